@@ -1,0 +1,224 @@
+"""Bootstrap silver NER data from rules: Matcher/PhraseMatcher patterns over raw text.
+
+The pattern file uses the EntityRuler JSONL layout, one pattern per line::
+
+    {"label": "GADGET", "pattern": "PlayStation 5", "id": "playstation"}
+    {"label": "GADGET", "pattern": [{"LOWER": "iphone"}, {"LOWER": "x"}], "id": "iphone"}
+
+String patterns go to a ``PhraseMatcher`` (on ``phrase_attr``, ``LOWER`` by default so
+that lower-cased mentions match); token patterns go to a validating ``Matcher``.
+Overlapping matches are resolved with "longest span wins" (ties: the earlier span).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from spacy.language import Language
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from .io import InputError, PathLike, iter_jsonl
+
+
+@dataclass(frozen=True)
+class Pattern:
+    label: str
+    pattern: object  # str (phrase) or list of token dicts
+    id: str
+    line: int
+
+
+def load_patterns(path: PathLike, encoding: str = "utf-8") -> List[Pattern]:
+    """Read an EntityRuler-style JSONL pattern file, validating each record."""
+    patterns = []
+    for lineno, record in iter_jsonl(path, encoding=encoding):
+        if not isinstance(record, dict) or "label" not in record or "pattern" not in record:
+            raise InputError(
+                f"{path}:{lineno}: a pattern needs 'label' and 'pattern' keys, "
+                f'e.g. {{"label": "GADGET", "pattern": "iPhone X"}}; got {str(record)[:80]!r}.'
+            )
+        pattern = record["pattern"]
+        is_phrase = isinstance(pattern, str)
+        is_tokens = isinstance(pattern, list) and all(isinstance(t, dict) for t in pattern)
+        if not (is_phrase and pattern.strip()) and not (is_tokens and pattern):
+            raise InputError(
+                f"{path}:{lineno}: 'pattern' must be a non-empty string (phrase) or a "
+                f"non-empty list of token dicts; got {str(pattern)[:80]!r}."
+            )
+        patterns.append(
+            Pattern(
+                label=str(record["label"]),
+                pattern=pattern,
+                id=str(record.get("id") or f"line{lineno}"),
+                line=lineno,
+            )
+        )
+    if not patterns:
+        raise InputError(f"{path}: no patterns found; add at least one pattern line.")
+    return patterns
+
+
+@dataclass
+class MatchStats:
+    """Counters a bootstrap run reports."""
+
+    n_texts: int = 0
+    n_texts_without_entities: int = 0
+    candidates_per_pattern: Counter = field(default_factory=Counter)
+    kept_per_pattern: Counter = field(default_factory=Counter)
+    entities_per_label: Counter = field(default_factory=Counter)
+    overlaps_resolved: int = 0
+    duplicate_matches: int = 0
+    rehearsal_entities_per_label: Counter = field(default_factory=Counter)
+    rehearsal_dropped_conflicts: int = 0
+
+    def to_dict(self) -> Dict[str, object]:
+        return {
+            "texts": self.n_texts,
+            "texts_without_entities": self.n_texts_without_entities,
+            "entities_per_label": dict(self.entities_per_label.most_common()),
+            "matches_per_pattern": {
+                key: {"candidates": n, "kept": self.kept_per_pattern.get(key, 0)}
+                for key, n in self.candidates_per_pattern.most_common()
+            },
+            "overlaps_resolved": self.overlaps_resolved,
+            "duplicate_matches": self.duplicate_matches,
+            "rehearsal_entities_per_label": dict(self.rehearsal_entities_per_label.most_common()),
+            "rehearsal_dropped_conflicts": self.rehearsal_dropped_conflicts,
+        }
+
+
+class RuleMatcher:
+    """Phrase and token patterns with longest-span overlap resolution.
+
+    Calling it on a ``Doc`` returns the non-overlapping entity spans; ``stats``
+    accumulates per-pattern counts across calls.
+    """
+
+    def __init__(self, nlp: Language, patterns: Sequence[Pattern], phrase_attr: str = "LOWER"):
+        self.labels = sorted({p.label for p in patterns})
+        self.matcher = Matcher(nlp.vocab, validate=True)
+        self.phrase_matcher = PhraseMatcher(nlp.vocab, attr=phrase_attr)
+        self._key_info: Dict[int, Tuple[str, str]] = {}
+        phrases: Dict[str, List[Doc]] = {}
+        phrase_owner: Dict[str, Pattern] = {}
+        for p in patterns:
+            key = f"{p.label}\t{p.id}"
+            self._key_info[nlp.vocab.strings.add(key)] = (p.label, p.id)
+            if isinstance(p.pattern, str):
+                # make_doc, not nlp(): pattern docs only need the attribute we match on
+                phrases.setdefault(key, []).append(nlp.make_doc(p.pattern))
+                phrase_owner.setdefault(key, p)
+            else:
+                try:
+                    self.matcher.add(key, [p.pattern])
+                except (ValueError, KeyError) as err:
+                    raise InputError(f"pattern line {p.line} ({p.id}): invalid token pattern: {err}") from None
+        for key, docs in phrases.items():
+            self.phrase_matcher.add(key, docs)
+        self.stats = MatchStats()
+
+    def candidates(self, doc: Doc) -> List[Tuple[Span, str]]:
+        """All raw matches as ``(span, pattern_id)`` before overlap resolution."""
+        found = []
+        for matcher in (self.phrase_matcher, self.matcher):
+            if not len(matcher):
+                continue
+            for key, start, end in matcher(doc):
+                label, pid = self._key_info[key]
+                found.append((Span(doc, start, end, label=label), pid))
+        return found
+
+    def __call__(self, doc: Doc) -> List[Span]:
+        found = self.candidates(doc)
+        by_span: Dict[Tuple[int, int, str], str] = {}
+        for span, pid in found:
+            self.stats.candidates_per_pattern[pid] += 1
+            key = (span.start, span.end, span.label_)
+            if key in by_span:
+                self.stats.duplicate_matches += 1
+            else:
+                by_span[key] = pid
+        unique = [Span(doc, s, e, label=lab) for (s, e, lab) in by_span]
+        kept = sorted(filter_spans(unique), key=lambda s: s.start)
+        self.stats.overlaps_resolved += len(unique) - len(kept)
+        for span in kept:
+            self.stats.kept_per_pattern[by_span[(span.start, span.end, span.label_)]] += 1
+        return kept
+
+
+def merge_rehearsal(doc: Doc, rule_spans: List[Span], base_doc: Doc, rule_labels: Iterable[str], stats: MatchStats) -> List[Span]:
+    """Add the base pipeline's entities for labels the rules don't cover.
+
+    Base entities are re-aligned by character offsets onto ``doc`` (contracting to
+    token boundaries when the base tokenizer differs); rule matches win any overlap.
+    """
+    rule_labels = set(rule_labels)
+    taken = set()
+    for span in rule_spans:
+        taken.update(range(span.start, span.end))
+    merged = list(rule_spans)
+    for ent in base_doc.ents:
+        if ent.label_ in rule_labels:
+            continue
+        span = doc.char_span(ent.start_char, ent.end_char, label=ent.label_, alignment_mode="contract")
+        if span is None or not len(span):
+            continue
+        if taken.intersection(range(span.start, span.end)):
+            stats.rehearsal_dropped_conflicts += 1
+            continue
+        taken.update(range(span.start, span.end))
+        merged.append(span)
+        stats.rehearsal_entities_per_label[span.label_] += 1
+    return sorted(merged, key=lambda s: s.start)
+
+
+def bootstrap_docs(
+    nlp: Language,
+    texts: Sequence[str],
+    matcher: RuleMatcher,
+    base_nlp: Optional[Language] = None,
+    batch_size: int = 256,
+    progress=None,
+) -> List[Doc]:
+    """Annotate ``texts`` with rule matches (plus rehearsal entities) as silver docs.
+
+    Every token outside an entity is set to ``O`` explicitly, so texts without a match
+    teach the model what is *not* an entity instead of being treated as missing data.
+    """
+    stats = matcher.stats
+    base_docs = base_nlp.pipe(texts, batch_size=batch_size) if base_nlp is not None else None
+    docs = []
+    for doc in nlp.pipe(texts, batch_size=batch_size):
+        spans = matcher(doc)
+        if base_docs is not None:
+            spans = merge_rehearsal(doc, spans, next(base_docs), matcher.labels, stats)
+        doc.set_ents(spans, default="outside")
+        stats.n_texts += 1
+        if not spans:
+            stats.n_texts_without_entities += 1
+        for span in spans:
+            if span.label_ in matcher.labels:
+                stats.entities_per_label[span.label_] += 1
+        docs.append(doc)
+        if progress is not None:
+            progress.update(1)
+    return docs
+
+
+def split_docs(docs: Sequence[Doc], dev_fraction: float, seed: int) -> Tuple[List[Doc], List[Doc]]:
+    """Seeded shuffle and split into ``(train, dev)``."""
+    if not 0.0 <= dev_fraction < 1.0:
+        raise ValueError(f"dev_fraction must be in [0, 1), got {dev_fraction}")
+    order = list(range(len(docs)))
+    random.Random(seed).shuffle(order)
+    n_dev = int(round(len(docs) * dev_fraction))
+    dev = [docs[i] for i in order[:n_dev]]
+    train = [docs[i] for i in order[n_dev:]]
+    return train, dev
