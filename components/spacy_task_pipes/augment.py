@@ -11,8 +11,8 @@ Use it from a config::
 
     [corpora.train.augmenter]
     @augmenters = "spacy_task_pipes.entity_swap.v1"
-    level = 0.5
-    shape_copy = 0.5
+    level = 1.0
+    shape_copy = 0.7
     lower = 0.1
 """
 
@@ -117,7 +117,7 @@ class EntitySwapper:
 
 @registry.augmenters("spacy_task_pipes.entity_swap.v1")
 def create_entity_swap_augmenter(
-    level: float = 0.5, shape_copy: float = 0.5, lower: float = 0.1, max_names: int = 5000, seed: int = 0
+    level: float = 1.0, shape_copy: float = 0.7, lower: float = 0.1, max_names: int = 5000, seed: int = 0
 ) -> Callable[[Language, Example], Iterator[Example]]:
     """Augment NER examples by swapping entity names (see the module docstring).
 
