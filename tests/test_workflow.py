@@ -58,3 +58,42 @@ def test_project_run_all_then_spacy_load(project_copy):
     )
     ents = json.loads(_run([sys.executable, "-c", code], cwd=project_copy).stdout.strip().splitlines()[-1])
     assert ["iPhone 13", "GADGET"] in ents or ["Galaxy S22 Ultra", "GADGET"] in ents, ents
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_dir(tmp_path_factory):
+    """A tiny random BERT with a WordPiece tokenizer trained here on the project's texts."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    texts = [json.loads(line)["text"] for line in (ROOT / "assets/en/raw_texts.jsonl").read_text().splitlines()]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=False)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(
+        texts, trainers.WordPieceTrainer(vocab_size=800, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    )
+    path = tmp_path_factory.mktemp("tiny_bert")
+    BertTokenizerFast(tokenizer_object=tok, do_lower_case=False).save_pretrained(path)
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=256)
+    BertForMaskedLM(config).save_pretrained(path)
+    return path
+
+
+@pytest.mark.slow
+def test_transformer_workflow_with_local_model(project_copy, tiny_bert_dir):
+    """all-gpu's commands with a local Hugging Face directory, here on CPU (--vars.gpu_id -1), offline."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1",
+               SPACY_CONFIG_OVERRIDES="--training.max_steps=20 --training.eval_frequency=10")
+    _run(
+        [sys.executable, "-m", "spacy", "project", "run", "all-gpu", str(project_copy),
+         "--vars.trf_model", str(tiny_bert_dir), "--vars.gpu_id", "-1"],
+        cwd=project_copy,
+        env=env,
+    )
+    metrics = json.loads((project_copy / "training/en/ner_trf_test_metrics.json").read_text())
+    assert metrics["gold_entities"] > 100 and "model" in metrics
+    assert (project_copy / "training/en/ner_trf_learning_curve.png").stat().st_size > 10_000
+    config = (project_copy / "training/en/ner_trf/model-best/config.cfg").read_text()
+    assert f'name = "{tiny_bert_dir}"' in config
