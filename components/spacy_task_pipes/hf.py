@@ -1,0 +1,389 @@
+"""Shared Hugging Face plumbing for the transformer-backed components.
+
+Generic over the task model class (question answering, seq2seq, ...):
+
+- :func:`load_hf_objects` loads tokenizer + task model from a hub name or a local
+  directory (a missing local path is a :class:`FileNotFoundError` naming it);
+- :class:`SafetensorsHFShim` is spacy-transformers' ``HFShim`` with a
+  serialization that stores weights as safetensors (never ``torch.save``/pickle);
+- :func:`hf_to_files` / :func:`hf_from_files` turn loaded objects into a
+  ``{file name: bytes}`` mapping (``model.safetensors``, ``config.json``,
+  tokenizer files) and back, used for ``to_disk``/``to_bytes``;
+- :func:`create_hf_task_layer` builds the thinc layer (``HFWrapper`` semantics)
+  around such a shim;
+- :func:`batches_by_length` / :func:`pad_features` batch variable-length features
+  with little padding.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import numpy
+import srsly
+import torch
+from spacy.util import SimpleFrozenDict
+from spacy_transformers.data_classes import HFObjects
+from spacy_transformers.layers.hf_shim import HFShim
+from thinc.api import ArgsKwargs, Model, get_torch_default_device, torch2xp, xp2torch
+from thinc.layers.pytorchwrapper import forward as pytorch_forward
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+# Files written by ``save_pretrained`` that must never be read back (pickle).
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+def _looks_like_path(name: str) -> bool:
+    """True where ``name`` can only be meant as a filesystem path, not a hub id."""
+    if name.startswith(("/", "./", "../", "~", "\\")) or name.endswith(("/", "\\")):
+        return True
+    if len(name) > 1 and name[1] == ":":  # Windows drive
+        return True
+    return name.count("/") > 1 or "\\" in name
+
+
+def load_hf_objects(
+    name: Union[str, Path],
+    tokenizer_config: Mapping[str, Any],
+    transformer_config: Mapping[str, Any],
+    *,
+    config_cls=AutoConfig,
+    model_cls=AutoModel,
+    tokenizer_cls=AutoTokenizer,
+    setting: str = "[components.<name>.model] name",
+) -> HFObjects:
+    """Load tokenizer and task model from a local directory or a hub name.
+
+    Never passes ``trust_remote_code``; from a local directory only safetensors
+    weights are accepted.
+    """
+    source = str(name)
+    path = Path(source).expanduser()
+    is_local = path.exists()
+    if not is_local and (isinstance(name, Path) or _looks_like_path(source)):
+        raise FileNotFoundError(
+            f"Model directory not found: {path}. Set {setting} to an existing "
+            "directory (written by `save_pretrained`) or to a Hugging Face hub name."
+        )
+    if is_local and not path.is_dir():
+        raise FileNotFoundError(
+            f"Model path {path} is not a directory. Set {setting} to the directory "
+            "that holds config.json, the tokenizer files and model.safetensors."
+        )
+    load_from = str(path.absolute()) if is_local else source
+    trf_config = dict(transformer_config)
+    trf_config["return_dict"] = True
+    try:
+        tokenizer = tokenizer_cls.from_pretrained(load_from, **dict(tokenizer_config))
+        config = config_cls.from_pretrained(load_from, **trf_config)
+        transformer = model_cls.from_pretrained(
+            load_from, config=config, use_safetensors=True if is_local else None
+        )
+    except OSError as err:
+        where = f"local directory {path}" if is_local else f"hub model '{source}'"
+        raise OSError(
+            f"Could not load the {where} ({err}). Check {setting}: a local directory "
+            "needs config.json, tokenizer files and model.safetensors; a hub name "
+            "needs network access or a filled cache (HF_HUB_OFFLINE=1 only works "
+            "with a cache or a pipeline saved with its weights)."
+        ) from err
+    transformer.to(get_torch_default_device())
+    return HFObjects(tokenizer, transformer, None)
+
+
+def hf_to_files(hf: HFObjects) -> Dict[str, bytes]:
+    """Serialize tokenizer + model into ``{file name: bytes}`` (safetensors weights)."""
+    files: Dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        hf.tokenizer.save_pretrained(str(tmp_path))
+        # save_pretrained handles tied weights and non-contiguous tensors for us.
+        hf.transformer.save_pretrained(
+            str(tmp_path), safe_serialization=True, max_shard_size="1000GB"
+        )
+        for file in sorted(tmp_path.rglob("*")):
+            if file.is_file() and not file.name.endswith(_PICKLE_SUFFIXES):
+                files[file.relative_to(tmp_path).as_posix()] = file.read_bytes()
+    if "model.safetensors" not in files:
+        raise ValueError(
+            "Serializing the transformer produced no model.safetensors file "
+            f"(got {sorted(files)}); weights are only stored as safetensors."
+        )
+    return files
+
+
+def hf_from_files(
+    files: Mapping[str, bytes],
+    *,
+    config_cls=AutoConfig,
+    model_cls=AutoModel,
+    tokenizer_cls=AutoTokenizer,
+    tokenizer_config: Optional[Mapping[str, Any]] = None,
+    source: str = "serialized data",
+) -> HFObjects:
+    """Inverse of :func:`hf_to_files`; loads nothing from the network."""
+    if "model.safetensors" not in files or "config.json" not in files:
+        raise ValueError(
+            f"No transformer weights in {source}: expected model.safetensors and "
+            f"config.json, found {sorted(files)}. Re-save the pipeline with this version."
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        for rel, data in files.items():
+            if Path(rel).is_absolute() or ".." in Path(rel).parts:
+                raise ValueError(f"Unsafe file name {rel!r} in {source}.")
+            target = tmp_path / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        tok_kwargs = dict(tokenizer_config or {})
+        tok_kwargs["local_files_only"] = True
+        tokenizer = tokenizer_cls.from_pretrained(str(tmp_path), **tok_kwargs)
+        config = config_cls.from_pretrained(str(tmp_path), local_files_only=True)
+        transformer = model_cls.from_pretrained(
+            str(tmp_path), config=config, use_safetensors=True, local_files_only=True
+        )
+    transformer.to(get_torch_default_device())
+    return HFObjects(tokenizer, transformer, None)
+
+
+def read_files_dir(path: Path) -> Dict[str, bytes]:
+    """Read every file under ``path`` (as written by :func:`write_files_dir`)."""
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"Transformer directory not found: {path}. The pipeline was saved "
+            "incompletely; save it again with `nlp.to_disk`."
+        )
+    return {
+        f.relative_to(path).as_posix(): f.read_bytes()
+        for f in sorted(path.rglob("*"))
+        if f.is_file()
+    }
+
+
+def write_files_dir(files: Mapping[str, bytes], path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        target = path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+_AUTOCAST_DTYPES = {"float16": torch.float16, "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def autocast_dtype(name: str) -> "torch.dtype":
+    if name not in _AUTOCAST_DTYPES:
+        raise ValueError(
+            f"Unknown mixed_precision_dtype {name!r}: use \"float16\" or \"bfloat16\" "
+            "in the model block of the config."
+        )
+    return _AUTOCAST_DTYPES[name]
+
+
+class SafetensorsHFShim(HFShim):
+    """``HFShim`` whose bytes hold safetensors weights and tokenizer files, no pickle.
+
+    With ``mixed_precision`` the forward passes run under CUDA autocast in
+    ``autocast_dtype`` (fp16 as in thinc, or bf16); on CPU autocast is off.
+    """
+
+    autocast_dtype: "torch.dtype" = torch.float16
+
+    def predict(self, inputs: ArgsKwargs) -> Any:
+        with torch.autocast("cuda", dtype=self.autocast_dtype, enabled=self._mixed_precision):
+            return super().predict(inputs)
+
+    def begin_update(self, inputs: ArgsKwargs):
+        # thinc's inner autocast takes its dtype from this outer context
+        with torch.autocast("cuda", dtype=self.autocast_dtype, enabled=self._mixed_precision):
+            return super().begin_update(inputs)
+
+    @property
+    def hf_objects(self) -> HFObjects:
+        return self._hfmodel
+
+    @property
+    def has_transformer(self) -> bool:
+        return self._hfmodel.transformer is not None
+
+    def set_hf_objects(self, hf: HFObjects) -> None:
+        self._hfmodel = hf
+        self._model = hf.transformer
+
+    def to_files(self) -> Dict[str, bytes]:
+        if not self.has_transformer:
+            raise ValueError(
+                "The transformer is not loaded yet, so there is nothing to save. "
+                "Call nlp.initialize() (or load a saved pipeline) first."
+            )
+        return hf_to_files(self._hfmodel)
+
+    def from_files(self, files: Mapping[str, bytes], source: str = "serialized data"):
+        hf = hf_from_files(
+            files,
+            config_cls=self.config_cls,
+            model_cls=self.model_cls,
+            tokenizer_cls=self.tokenizer_cls,
+            tokenizer_config=self._hfmodel._init_tokenizer_config,
+            source=source,
+        )
+        hf._init_tokenizer_config = self._hfmodel._init_tokenizer_config
+        hf._init_transformer_config = self._hfmodel._init_transformer_config
+        self.set_hf_objects(hf)
+        return self
+
+    def to_bytes(self) -> bytes:
+        files = self.to_files() if self.has_transformer else {}
+        msg = {
+            "files": files,
+            "_init_tokenizer_config": dict(self._hfmodel._init_tokenizer_config),
+            "_init_transformer_config": dict(self._hfmodel._init_transformer_config),
+        }
+        return srsly.msgpack_dumps(msg)
+
+    def from_bytes(self, bytes_data: bytes):
+        msg = srsly.msgpack_loads(bytes_data)
+        if "files" not in msg:
+            raise ValueError(
+                "These model bytes were not written by SafetensorsHFShim (no 'files' "
+                "entry; possibly a torch.save/pickle payload, which is refused). "
+                "Re-save the pipeline with spacy_task_pipes."
+            )
+        self._hfmodel = HFObjects(
+            self._hfmodel.tokenizer,
+            self._hfmodel.transformer,
+            None,
+            msg.get("_init_tokenizer_config") or SimpleFrozenDict(),
+            msg.get("_init_transformer_config") or SimpleFrozenDict(),
+        )
+        if msg["files"]:
+            self.from_files(msg["files"])
+        return self
+
+
+def _convert_inputs(model: Model, X: Mapping[str, Any], is_train: bool):
+    """Features dict (numpy/cupy int arrays or torch tensors) -> kwargs on the model's device."""
+    device = model.shims[0].device
+    kwargs = {}
+    for key, value in X.items():
+        if isinstance(value, torch.Tensor):
+            kwargs[key] = value.to(device)
+        elif isinstance(value, numpy.ndarray):
+            kwargs[key] = torch.from_numpy(value).to(device)
+        else:
+            kwargs[key] = xp2torch(value, device=device)
+    return ArgsKwargs(args=(), kwargs=kwargs), lambda dX: []
+
+
+def create_hf_task_layer(
+    name: str,
+    *,
+    tokenizer_config: Mapping[str, Any],
+    transformer_config: Mapping[str, Any],
+    output_names: Sequence[str],
+    mixed_precision: bool = False,
+    mixed_precision_dtype: str = "float16",
+    grad_scaler_config: Optional[dict] = None,
+    config_cls=AutoConfig,
+    model_cls=AutoModel,
+    tokenizer_cls=AutoTokenizer,
+) -> Model:
+    """A thinc layer around a (not yet loaded) HF task model.
+
+    The forward pass takes a dict of model inputs and returns the tuple of the
+    named outputs (e.g. ``("start_logits", "end_logits")``) as float32 xp arrays;
+    its backprop takes a tuple of gradients of the same shapes.
+    Weights are loaded by :func:`initialize_hf_task_layer` or by deserialization.
+    """
+
+    def convert_outputs(model: Model, inputs_outputs, is_train: bool):
+        _, output = inputs_outputs
+        tensors = tuple(output[key] for key in output_names)
+        Y = tuple(torch2xp(t.detach().float()) for t in tensors)
+
+        def backprop(dY):
+            grads = tuple(xp2torch(d, device=t.device).to(t.dtype) for d, t in zip(dY, tensors))
+            return ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": grads})
+
+        return Y, backprop
+
+    hf = HFObjects(None, None, None, dict(tokenizer_config), dict(transformer_config))
+    shim = SafetensorsHFShim(
+        hf,
+        mixed_precision=mixed_precision,
+        grad_scaler_config=dict(grad_scaler_config or {}),
+        config_cls=config_cls,
+        model_cls=model_cls,
+        tokenizer_cls=tokenizer_cls,
+    )
+    shim.autocast_dtype = autocast_dtype(mixed_precision_dtype)
+    return Model(
+        "hf-task-pytorch",
+        pytorch_forward,
+        attrs={
+            "name": name,
+            "convert_inputs": _convert_inputs,
+            "convert_outputs": convert_outputs,
+        },
+        shims=[shim],
+    )
+
+
+def initialize_hf_task_layer(layer: Model, setting: str) -> None:
+    """Load the weights named by ``layer.attrs['name']`` unless already loaded."""
+    shim: SafetensorsHFShim = layer.shims[0]
+    if shim.has_transformer:
+        return
+    hf = load_hf_objects(
+        layer.attrs["name"],
+        shim._hfmodel._init_tokenizer_config,
+        shim._hfmodel._init_transformer_config,
+        config_cls=shim.config_cls,
+        model_cls=shim.model_cls,
+        tokenizer_cls=shim.tokenizer_cls,
+        setting=setting,
+    )
+    hf._init_tokenizer_config = shim._hfmodel._init_tokenizer_config
+    hf._init_transformer_config = shim._hfmodel._init_transformer_config
+    shim.set_hf_objects(hf)
+
+
+def get_hf_shim(model: Model) -> SafetensorsHFShim:
+    for node in model.walk():
+        for shim in node.shims:
+            if isinstance(shim, SafetensorsHFShim):
+                return shim
+    raise ValueError(f"Model '{model.name}' has no SafetensorsHFShim layer.")
+
+
+def batches_by_length(lengths: Sequence[int], batch_size: int) -> List[List[int]]:
+    """Indices grouped into batches of ``batch_size``, sorted by length (less padding)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def pad_features(
+    features: Sequence[Mapping[str, Sequence[int]]],
+    keys: Iterable[str],
+    pad_values: Mapping[str, int],
+) -> Dict[str, numpy.ndarray]:
+    """Right-pad the integer sequences under ``keys`` into (batch, max_len) int64 arrays."""
+    max_len = max(len(f["input_ids"]) for f in features)
+    out = {}
+    for key in keys:
+        arr = numpy.full((len(features), max_len), pad_values.get(key, 0), dtype="int64")
+        for row, feature in enumerate(features):
+            values = feature[key]
+            arr[row, : len(values)] = values
+        out[key] = arr
+    return out
+
+
+def release_device_memory() -> None:
+    """Give cached GPU blocks back after a batch (no-op on CPU)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()

@@ -1,0 +1,580 @@
+"""Extractive question answering: the ``question_answerer`` factory and its pipe.
+
+The ``Doc`` is the context. Questions come from ``doc._.questions`` (a list of
+strings) followed by the component's ``default_questions``. Results:
+
+- ``doc.spans[spans_key]``: one span per non-empty answer, with the group's
+  ``attrs["scores"]`` and ``attrs["questions"]`` aligned to the spans;
+- ``doc._.answers``: one :class:`Answer` per question (empty text for an
+  unanswerable or unanswered question). The raw answers are stored as plain data
+  in ``doc.user_data`` so the docs stay serializable (``DocBin``, ``n_process``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy
+import srsly
+import torch
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, Span, SpanGroup
+from spacy.training import Example
+from spacy.util import SimpleFrozenList, ensure_path
+from thinc.api import Model, Optimizer, Config
+
+from .hf import (
+    batches_by_length,
+    get_hf_shim,
+    pad_features,
+    read_files_dir,
+    release_device_memory,
+    write_files_dir,
+)
+from .qa_decode import (
+    WindowResult,
+    char_to_token_labels,
+    choose_across_windows,
+    decode_window,
+    iter_context_mask,
+    token_span_to_chars,
+)
+from .qa_model import get_tokenizer
+
+ANSWERS_KEY = "spacy_task_pipes.answers"
+"""``doc.user_data`` key of the raw answers (list of dicts) behind ``doc._.answers``."""
+
+
+@dataclass
+class Answer:
+    """One question's answer. ``text == context[start:end]``; ``span`` is the
+    token-aligned (expanded) span, ``None`` for an empty answer."""
+
+    question: str
+    text: str
+    start: int
+    end: int
+    score: float
+    span: Optional[Span] = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.end <= self.start
+
+
+def _get_answers(doc: Doc) -> List[Answer]:
+    answers = []
+    for raw in doc.user_data.get(ANSWERS_KEY) or []:
+        span = None
+        if raw["end"] > raw["start"]:
+            span = doc.char_span(raw["start"], raw["end"], alignment_mode="expand")
+        answers.append(
+            Answer(raw["question"], raw["text"], raw["start"], raw["end"], raw["score"], span)
+        )
+    return answers
+
+
+def _register_extensions() -> None:
+    if not Doc.has_extension("questions"):
+        Doc.set_extension("questions", default=None)
+    if not Doc.has_extension("answers"):
+        Doc.set_extension("answers", getter=_get_answers)
+    if not Doc.has_extension("gold_answers"):
+        Doc.set_extension("gold_answers", default=None)
+
+
+_register_extensions()
+
+
+DEFAULT_QA_MODEL = """
+[model]
+@architectures = "spacy_task_pipes.QuestionAnswering.v1"
+name = "distilbert/distilbert-base-cased-distilled-squad"
+tokenizer_config = {"use_fast": true}
+transformer_config = {}
+mixed_precision = false
+mixed_precision_dtype = "float16"
+grad_scaler_config = {}
+"""
+DEFAULT_MODEL_CONFIG = Config().from_str(DEFAULT_QA_MODEL)["model"]
+
+
+@Language.factory(
+    "question_answerer",
+    assigns=["doc.spans", "doc._.answers"],
+    default_config={
+        "model": DEFAULT_MODEL_CONFIG,
+        "default_questions": [],
+        "spans_key": "answers",
+        "max_seq_length": 384,
+        "doc_stride": 128,
+        "n_best": 20,
+        "max_answer_length": 30,
+        "handle_impossible_answer": False,
+        "null_score_diff_threshold": 0.0,
+        "align_to_words": True,
+        "feature_batch_size": 32,
+        "scorer": {"@scorers": "spacy_task_pipes.squad_scorer.v1"},
+    },
+    default_score_weights={"qa_exact_match": 0.5, "qa_f1": 0.5},
+)
+def make_question_answerer(
+    nlp: Language,
+    name: str,
+    model: Model,
+    default_questions: List[str],
+    spans_key: str,
+    max_seq_length: int,
+    doc_stride: int,
+    n_best: int,
+    max_answer_length: int,
+    handle_impossible_answer: bool,
+    null_score_diff_threshold: float,
+    align_to_words: bool,
+    feature_batch_size: int,
+    scorer: Optional[Callable],
+) -> "QuestionAnswerer":
+    return QuestionAnswerer(
+        nlp.vocab,
+        model,
+        name,
+        default_questions=default_questions,
+        spans_key=spans_key,
+        max_seq_length=max_seq_length,
+        doc_stride=doc_stride,
+        n_best=n_best,
+        max_answer_length=max_answer_length,
+        handle_impossible_answer=handle_impossible_answer,
+        null_score_diff_threshold=null_score_diff_threshold,
+        align_to_words=align_to_words,
+        feature_batch_size=feature_batch_size,
+        scorer=scorer,
+    )
+
+
+@dataclass
+class _Feature:
+    """One (question, window) model input."""
+
+    doc: int
+    question: int
+    inputs: Dict[str, List[int]]
+    encoding: Any  # tokenizers.Encoding
+    context_mask: numpy.ndarray
+    cls_index: int
+    label: Tuple[int, int] = (0, 0)
+
+
+def _empty_answer(question: str, score: float = 0.0) -> Dict[str, Any]:
+    return {"question": question, "text": "", "start": 0, "end": 0, "score": float(score)}
+
+
+class QuestionAnswerer(TrainablePipe):
+    """Answers each doc's questions with spans of the doc (see module docstring)."""
+
+    def __init__(
+        self,
+        vocab,
+        model: Model,
+        name: str = "question_answerer",
+        *,
+        default_questions: Sequence[str] = (),
+        spans_key: str = "answers",
+        max_seq_length: int = 384,
+        doc_stride: int = 128,
+        n_best: int = 20,
+        max_answer_length: int = 30,
+        handle_impossible_answer: bool = False,
+        null_score_diff_threshold: float = 0.0,
+        align_to_words: bool = True,
+        feature_batch_size: int = 32,
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg = {
+            "default_questions": list(default_questions),
+            "spans_key": spans_key,
+            "max_seq_length": max_seq_length,
+            "doc_stride": doc_stride,
+            "n_best": n_best,
+            "max_answer_length": max_answer_length,
+            "handle_impossible_answer": handle_impossible_answer,
+            "null_score_diff_threshold": null_score_diff_threshold,
+            "align_to_words": align_to_words,
+            "feature_batch_size": feature_batch_size,
+        }
+        self._validate_cfg()
+
+    def _validate_cfg(self) -> None:
+        c = self.cfg
+        where = f"[components.{self.name}]"
+        if not 0 <= c["doc_stride"] < c["max_seq_length"]:
+            raise ValueError(
+                f"{where} doc_stride ({c['doc_stride']}) must be >= 0 and smaller than "
+                f"max_seq_length ({c['max_seq_length']}); e.g. doc_stride = 128 with "
+                "max_seq_length = 384."
+            )
+        for key in ("n_best", "max_answer_length", "feature_batch_size"):
+            if c[key] < 1:
+                raise ValueError(f"{where} {key} must be >= 1, got {c[key]}.")
+        bad = [q for q in c["default_questions"] if not isinstance(q, str) or not q.strip()]
+        if bad:
+            raise ValueError(f"{where} default_questions contains empty or non-string entries: {bad!r}.")
+
+    # ------------------------------------------------------------------ inputs
+
+    def questions_for(self, doc: Doc) -> List[str]:
+        """The doc's questions: ``doc._.questions`` then the default questions."""
+        own = doc._.questions
+        if own is None:
+            own = []
+        elif isinstance(own, str):
+            own = [own]
+        return [str(q) for q in own] + list(self.cfg["default_questions"])
+
+    @property
+    def tokenizer(self):
+        tok = get_tokenizer(self.model)
+        if tok is None:
+            raise ValueError(
+                f"The '{self.name}' component has no weights yet: call nlp.initialize() "
+                "(which loads [components.{self.name}.model] name) or load a saved pipeline."
+            )
+        return tok
+
+    def _max_question_tokens(self, tokenizer) -> int:
+        n_special = tokenizer.num_special_tokens_to_add(pair=True)
+        # the context part of a window must be longer than the stride
+        return self.cfg["max_seq_length"] - n_special - self.cfg["doc_stride"] - 1
+
+    def _featurize(
+        self,
+        doc_index: int,
+        context: str,
+        questions: Sequence[str],
+        gold: Optional[Sequence[Optional[Tuple[int, int]]]] = None,
+    ) -> List[_Feature]:
+        """All windows of all valid questions on one context; invalid questions are
+        skipped with a warning (they get an empty answer)."""
+        tokenizer = self.tokenizer
+        if not context.strip() or not questions:
+            return []
+        valid: List[int] = []
+        limit = self._max_question_tokens(tokenizer)
+        lengths = tokenizer([q if q.strip() else "x" for q in questions], add_special_tokens=False)["input_ids"]
+        for j, (question, ids) in enumerate(zip(questions, lengths)):
+            if not question.strip():
+                warnings.warn(f"[{self.name}] doc {doc_index} of the batch: question {j} is empty; it gets an empty answer.")
+            elif len(ids) > limit:
+                warnings.warn(
+                    f"[{self.name}] doc {doc_index} of the batch: question {j} has {len(ids)} tokens, more than "
+                    f"the {limit} that max_seq_length={self.cfg['max_seq_length']} and "
+                    f"doc_stride={self.cfg['doc_stride']} allow; it gets an empty answer. Shorten "
+                    "the question or raise max_seq_length / lower doc_stride."
+                )
+            else:
+                valid.append(j)
+        if not valid:
+            return []
+        enc = tokenizer(
+            [questions[j] for j in valid],
+            [context] * len(valid),
+            truncation="only_second",
+            max_length=self.cfg["max_seq_length"],
+            stride=self.cfg["doc_stride"],
+            return_overflowing_tokens=True,
+            padding=False,
+        )
+        input_names = [k for k in tokenizer.model_input_names if k in enc]
+        cls_id = tokenizer.cls_token_id
+        features = []
+        for k, encoding in enumerate(enc.encodings):
+            j = valid[enc["overflow_to_sample_mapping"][k]]
+            ids = enc["input_ids"][k]
+            cls_index = ids.index(cls_id) if cls_id is not None and cls_id in ids else 0
+            feature = _Feature(
+                doc=doc_index,
+                question=j,
+                inputs={name: enc[name][k] for name in input_names},
+                encoding=encoding,
+                context_mask=iter_context_mask(encoding.sequence_ids),
+                cls_index=cls_index,
+            )
+            if gold is not None:
+                span = gold[j]
+                if span is None:
+                    feature.label = (cls_index, cls_index)
+                else:
+                    feature.label = char_to_token_labels(
+                        encoding.offsets, encoding.sequence_ids, span[0], span[1], cls_index
+                    )
+            features.append(feature)
+        return features
+
+    def _batches(self, features: Sequence[_Feature]) -> Iterator[Tuple[List[int], Dict[str, numpy.ndarray]]]:
+        tokenizer = self.tokenizer
+        pad_values = {"input_ids": tokenizer.pad_token_id or 0}
+        lengths = [len(f.inputs["input_ids"]) for f in features]
+        for idx in batches_by_length(lengths, self.cfg["feature_batch_size"]):
+            batch = [features[i].inputs for i in idx]
+            yield idx, pad_features(batch, list(batch[0].keys()), pad_values)
+
+    # ------------------------------------------------------------- inference
+
+    def predict(self, docs: Iterable[Doc]) -> List[List[Dict[str, Any]]]:
+        docs = list(docs)
+        all_questions = [self.questions_for(doc) for doc in docs]
+        results: List[List[Dict[str, Any]]] = [[_empty_answer(q) for q in qs] for qs in all_questions]
+        if not any(all_questions):
+            return results
+        features: List[_Feature] = []
+        for i, (doc, questions) in enumerate(zip(docs, all_questions)):
+            features.extend(self._featurize(i, doc.text, questions))
+        if not features:
+            return results
+        windows: List[Optional[WindowResult]] = [None] * len(features)
+        ops = self.model.ops
+        with torch.inference_mode():
+            for idx, X in self._batches(features):
+                start_logits, end_logits = self.model.predict(X)
+                start_logits = ops.to_numpy(start_logits)
+                end_logits = ops.to_numpy(end_logits)
+                for row, f_idx in enumerate(idx):
+                    f = features[f_idx]
+                    n = len(f.inputs["input_ids"])
+                    windows[f_idx] = decode_window(
+                        start_logits[row, :n],
+                        end_logits[row, :n],
+                        f.context_mask,
+                        f.cls_index,
+                        self.cfg["n_best"],
+                        self.cfg["max_answer_length"],
+                    )
+                del start_logits, end_logits, X
+        release_device_memory()
+        grouped: Dict[Tuple[int, int], List[int]] = {}
+        for f_idx, f in enumerate(features):
+            grouped.setdefault((f.doc, f.question), []).append(f_idx)
+        for (i, j), f_ids in grouped.items():
+            question = all_questions[i][j]
+            win_idx, score, empty = choose_across_windows(
+                [windows[k] for k in f_ids],  # type: ignore[misc]
+                self.cfg["handle_impossible_answer"],
+                self.cfg["null_score_diff_threshold"],
+            )
+            if empty or win_idx is None:
+                results[i][j] = _empty_answer(question, score)
+                continue
+            f = features[f_ids[win_idx]]
+            win = windows[f_ids[win_idx]]
+            start, end = token_span_to_chars(
+                f.encoding, win.start_token, win.end_token, self.cfg["align_to_words"]
+            )
+            results[i][j] = {
+                "question": question,
+                "text": docs[i].text[start:end],
+                "start": start,
+                "end": end,
+                "score": score,
+            }
+        return results
+
+    def set_annotations(self, docs: Iterable[Doc], answers: List[List[Dict[str, Any]]]) -> None:
+        key = self.cfg["spans_key"]
+        for doc, doc_answers in zip(docs, answers):
+            doc.user_data[ANSWERS_KEY] = doc_answers
+            spans, scores, questions = [], [], []
+            for raw in doc_answers:
+                if raw["end"] <= raw["start"]:
+                    continue
+                span = doc.char_span(raw["start"], raw["end"], alignment_mode="expand")
+                if span is None:  # pragma: no cover - expand always finds tokens
+                    continue
+                spans.append(span)
+                scores.append(raw["score"])
+                questions.append(raw["question"])
+            doc.spans[key] = SpanGroup(
+                doc, name=key, spans=spans, attrs={"scores": scores, "questions": questions}
+            )
+
+    # --------------------------------------------------------------- training
+
+    def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *, nlp=None) -> None:
+        self.model.initialize()
+        tokenizer = self.tokenizer
+        if not tokenizer.is_fast:
+            raise ValueError(
+                f"[components.{self.name}.model] loads a slow tokenizer; the component needs a "
+                "fast one (offsets, sequence_ids). Set tokenizer_config = {\"use_fast\": true} "
+                "or use a model that ships tokenizer.json."
+            )
+
+    def _training_features(self, examples: Iterable[Example]) -> List[_Feature]:
+        features: List[_Feature] = []
+        for i, eg in enumerate(examples):
+            questions, spans = gold_questions_and_spans(eg.reference)
+            features.extend(self._featurize(i, eg.reference.text, questions, gold=spans))
+        return features
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        features = self._training_features(examples)
+        if not features:
+            return losses
+        total = 0.0
+        for idx, X in self._batches(features):
+            (start_logits, end_logits), backprop = self.model.begin_update(X)
+            labels = [features[i].label for i in idx]
+            loss, d_start, d_end = qa_loss(
+                self.model.ops.to_numpy(start_logits),
+                self.model.ops.to_numpy(end_logits),
+                X["attention_mask"] if "attention_mask" in X else None,
+                labels,
+                n_total=len(features),
+            )
+            backprop((self.model.ops.asarray(d_start), self.model.ops.asarray(d_end)))
+            total += loss
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += total
+        return losses
+
+    def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+        """Score with the configured scorer. Examples whose predicted doc carries no
+        questions (e.g. spaCy's own ``Corpus`` in ``spacy evaluate``, which rebuilds
+        it from the text) are answered here with the reference doc's questions."""
+        examples = list(examples)
+        todo = [
+            i for i, eg in enumerate(examples)
+            if eg.predicted._.questions is None and eg.reference._.questions
+        ]
+        if todo:
+            docs = []
+            for i in todo:
+                doc = examples[i].predicted.copy()
+                doc._.questions = list(examples[i].reference._.questions)
+                docs.append(doc)
+            for i, doc in zip(todo, self.pipe(docs)):
+                examples[i] = Example(doc, examples[i].reference)
+        if self.scorer is None:
+            return {}
+        return self.scorer(examples, **kwargs)
+
+    def get_loss(self, examples, scores):  # pragma: no cover - update computes the loss
+        raise NotImplementedError("QuestionAnswerer computes its loss inside update().")
+
+    # ---------------------------------------------------------- serialization
+
+    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        msg = {"cfg": self.cfg, "model": get_hf_shim(self.model).to_files()}
+        return srsly.msgpack_dumps(msg)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()):
+        msg = srsly.msgpack_loads(bytes_data)
+        self.cfg.update(msg.get("cfg", {}))
+        get_hf_shim(self.model).from_files(msg["model"], source=f"bytes of component '{self.name}'")
+        return self
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(path / "cfg", self.cfg)
+        write_files_dir(get_hf_shim(self.model).to_files(), path / "model")
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()):
+        path = ensure_path(path)
+        if (path / "cfg").exists():
+            self.cfg.update(srsly.read_json(path / "cfg"))
+        files = read_files_dir(path / "model")
+        get_hf_shim(self.model).from_files(files, source=str(path / "model"))
+        return self
+
+
+# ------------------------------------------------------------------- helpers
+
+
+def gold_questions_and_spans(doc: Doc) -> Tuple[List[str], List[Optional[Tuple[int, int]]]]:
+    """Questions and first gold answer ``(start_char, end_char)`` (``None``: unanswerable)
+    from a reference doc's ``doc._.gold_answers`` (see :mod:`spacy_task_pipes.qa_training`)."""
+    questions: List[str] = []
+    spans: List[Optional[Tuple[int, int]]] = []
+    for item in doc._.gold_answers or []:
+        questions.append(item["question"])
+        answers = [a for a in item.get("answers", []) if a.get("text")]
+        if not answers:
+            spans.append(None)
+        else:
+            start = int(answers[0]["start"])
+            spans.append((start, start + len(answers[0]["text"])))
+    return questions, spans
+
+
+def qa_loss(
+    start_logits: numpy.ndarray,
+    end_logits: numpy.ndarray,
+    attention_mask: Optional[numpy.ndarray],
+    labels: Sequence[Tuple[int, int]],
+    n_total: int,
+) -> Tuple[float, numpy.ndarray, numpy.ndarray]:
+    """Mean over features of (CE(start) + CE(end)) / 2, and its gradients.
+
+    Padding positions are excluded from the softmax; ``n_total`` is the number of
+    features in the whole update (for batches split into chunks)."""
+    loss = 0.0
+    grads = []
+    for logits, col in ((start_logits, 0), (end_logits, 1)):
+        x = logits.astype("float32")
+        if attention_mask is not None:
+            x = numpy.where(attention_mask > 0, x, numpy.float32(-1e4))
+        x = x - x.max(axis=1, keepdims=True)
+        probs = numpy.exp(x)
+        probs /= probs.sum(axis=1, keepdims=True)
+        gold = numpy.asarray([lab[col] for lab in labels])
+        rows = numpy.arange(len(labels))
+        loss += float(-numpy.log(probs[rows, gold] + 1e-12).sum()) / (2 * n_total)
+        d = probs.copy()
+        d[rows, gold] -= 1.0
+        grads.append(d / (2 * n_total))
+    return loss, grads[0], grads[1]
+
+
+def make_qa_doc(nlp: Language, context: str, questions: Union[str, Sequence[str]]) -> Doc:
+    """A tokenized (not yet processed) context ``Doc`` carrying ``questions``."""
+    doc = nlp.make_doc(context)
+    doc._.questions = [questions] if isinstance(questions, str) else list(questions)
+    return doc
+
+
+def answer_questions(nlp: Language, context: str, questions: Union[str, Sequence[str]]) -> Doc:
+    """Run ``nlp`` on ``context`` with ``questions``; answers in ``doc._.answers``."""
+    return nlp(make_qa_doc(nlp, context, questions))
+
+
+def answer_questions_pipe(
+    nlp: Language,
+    items: Iterable[Tuple[str, Union[str, Sequence[str]]]],
+    batch_size: Optional[int] = None,
+    **pipe_kwargs: Any,
+) -> Iterator[Doc]:
+    """``nlp.pipe`` over ``(context, questions)`` pairs, in order."""
+    docs = (make_qa_doc(nlp, context, questions) for context, questions in items)
+    return nlp.pipe(docs, batch_size=batch_size, **pipe_kwargs)
+
+
+from . import qa_training  # noqa: E402,F401  (registers the SQuAD reader and scorer)

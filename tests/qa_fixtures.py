@@ -1,0 +1,162 @@
+"""Tiny question-answering models and QA data built locally (nothing downloads).
+
+Import the fixtures into a test module (``from qa_fixtures import qa_models``).
+The models are built once per test process (module-level cache), so several
+modules can share them.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+
+# Local text for the WordPiece vocabulary: English, accented Latin, Greek,
+# Cyrillic, CJK, Arabic, digits and punctuation.
+CORPUS_LINES = [
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "Marie Curie was born in Warsaw in 1867 and won two Nobel prizes.",
+    "The Eiffel Tower is located in Paris and was completed in 1889.",
+    "Who wrote the book? What is the capital? Where was she born? When did it open?",
+    "Zoë and José met at the café in São Paulo; the naïve façade was rebuilt.",
+    "François Müller lives in Zürich, Österreich is Austria, Ærø is an island.",
+    "Η Αθήνα είναι η πρωτεύουσα της Ελλάδας και έχει πολλά μουσεία.",
+    "Москва является столицей России, а Санкт-Петербург находится на севере.",
+    "東京は日本の首都です。富士山は日本で一番高い山です。",
+    "北京是中国的首都。长城很长。",
+    "القاهرة هي عاصمة مصر وتقع على نهر النيل.",
+    "The company reported revenue of $4.5 million (up 12%) in Q3 2021, e.g. U.S. sales.",
+    "Alice's cat, named Whiskers, sleeps on the red sofa every afternoon.",
+    "The river Nile flows north through eleven countries into the Mediterranean Sea.",
+    "Bob bought 3 apples, 2 pears and a melon at the market on Tuesday.",
+]
+QUESTION_WORDS = ["Who", "What", "Where", "When", "Which", "How", "Why"]
+
+_CACHE: Dict[str, object] = {}
+
+
+def corpus_text() -> List[str]:
+    rng = random.Random(0)
+    lines = list(CORPUS_LINES)
+    words = " ".join(CORPUS_LINES).split()
+    for _ in range(300):
+        lines.append(" ".join(rng.choice(words) for _ in range(12)))
+    return lines
+
+
+def _build_models(root: Path) -> Dict[str, Path]:
+    import torch
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import (
+        BertConfig,
+        BertForQuestionAnswering,
+        BertTokenizerFast,
+        DistilBertConfig,
+        DistilBertForQuestionAnswering,
+        DistilBertTokenizerFast,
+    )
+
+    out: Dict[str, Path] = {}
+    for kind, lowercase in (("bert", False), ("distilbert", True)):
+        tok = BertWordPieceTokenizer(lowercase=lowercase, strip_accents=lowercase)
+        tok.train_from_iterator(corpus_text(), vocab_size=1200, min_frequency=1)
+        vocab_dir = root / f"{kind}-vocab"
+        vocab_dir.mkdir(parents=True, exist_ok=True)
+        # The trainer's merges depend on hash seeds (ties). Keep its alphabet (single
+        # and ``##`` characters, deterministic) and add every corpus word seen twice,
+        # sorted, so that the models are identical in every process.
+        trained = tok.get_vocab()
+        specials = sorted((t for t in trained if t.startswith("[") and t.endswith("]")), key=trained.get)
+        alphabet = {t for t in trained if len(t) == 1 or (t.startswith("##") and len(t) == 3)}
+        counts: Dict[str, int] = {}
+        for line in corpus_text():
+            normalized = tok._tokenizer.normalizer.normalize_str(line)
+            for word, _ in tok._tokenizer.pre_tokenizer.pre_tokenize_str(normalized):
+                counts[word] = counts.get(word, 0) + 1
+        words = {w for w, n in counts.items() if n >= 2}
+        vocab = specials + sorted((alphabet | words) - set(specials))
+        (vocab_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+        model_dir = root / f"tiny-{kind}-qa"
+        torch.manual_seed(0)
+        if kind == "bert":
+            tokenizer = BertTokenizerFast(
+                vocab_file=str(vocab_dir / "vocab.txt"), do_lower_case=False
+            )
+            config = BertConfig(
+                vocab_size=tokenizer.vocab_size,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+                max_position_embeddings=512,
+                initializer_range=0.2,
+            )
+            model = BertForQuestionAnswering(config)
+        else:
+            tokenizer = DistilBertTokenizerFast(
+                vocab_file=str(vocab_dir / "vocab.txt"), do_lower_case=True
+            )
+            config = DistilBertConfig(
+                vocab_size=tokenizer.vocab_size,
+                dim=32,
+                n_layers=2,
+                n_heads=2,
+                hidden_dim=64,
+                max_position_embeddings=512,
+                initializer_range=0.2,
+            )
+            model = DistilBertForQuestionAnswering(config)
+        model.eval()
+        tokenizer.save_pretrained(str(model_dir))
+        model.save_pretrained(str(model_dir), safe_serialization=True)
+        out[kind] = model_dir
+    return out
+
+
+def get_tiny_qa_models() -> Dict[str, Path]:
+    """``{"bert": dir, "distilbert": dir}``, built once per process."""
+    if "models" not in _CACHE:
+        root = Path(tempfile.mkdtemp(prefix="tiny-qa-models-"))
+        _CACHE["models"] = _build_models(root)
+    return _CACHE["models"]  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def qa_models() -> Dict[str, Path]:
+    return get_tiny_qa_models()
+
+
+def make_qa_nlp(model_dir: Path, **cfg):
+    """A blank English pipeline with a ``question_answerer`` on ``model_dir``."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    config = {"model": {"@architectures": "spacy_task_pipes.QuestionAnswering.v1", "name": str(model_dir)}}
+    config.update(cfg)
+    nlp.add_pipe("question_answerer", config=config)
+    nlp.initialize()
+    return nlp
+
+
+def reference_pairs(n_random: int = 230, seed: int = 1) -> List[Tuple[str, str]]:
+    """(question, context) pairs: accents, non-Latin text, stray spaces, varied lengths."""
+    rng = random.Random(seed)
+    words = " ".join(corpus_text()).split()
+    pairs: List[Tuple[str, str]] = []
+    for line in CORPUS_LINES:
+        pairs.append((f"{rng.choice(QUESTION_WORDS)} {rng.choice(words)}?", line))
+    pairs.append(("  Who was born in Warsaw?  ", "  Marie Curie was born in Warsaw.   "))
+    pairs.append(("Wo wohnt François?", "\tFrançois Müller lives in Zürich.\n"))
+    pairs.append(("Где Москва?", "Москва является столицей России."))
+    pairs.append(("首都は?", "東京は日本の首都です。"))
+    for i in range(n_random):
+        q = f"{rng.choice(QUESTION_WORDS)} " + " ".join(rng.choice(words) for _ in range(rng.randint(1, 8))) + "?"
+        n_words = rng.choice([3, 10, 30, 60, 120, 160, 200, 240, 280])
+        ctx = " ".join(rng.choice(words) for _ in range(n_words))
+        if i % 7 == 0:
+            ctx = "  " + ctx + " "
+        pairs.append((q, ctx))
+    return pairs
