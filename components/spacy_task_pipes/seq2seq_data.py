@@ -1,0 +1,280 @@
+"""Data for the ``translator`` and ``summarizer``: corpus readers, DocBin conversion
+and the sacreBLEU / ROUGE scorers.
+
+A training example's reference ``Doc`` is the source text with the gold target in
+``doc._.<field>`` (``translation`` or ``summary``; stored in ``doc.user_data``, so it
+survives ``DocBin(store_user_data=True)`` and spaCy's own ``spacy.Corpus.v1``).
+
+Formats: two line-aligned files (parallel text); ``.tsv`` (no header, source in
+column 0 and target in column 1, further columns ignored); ``.jsonl`` and ``.csv``
+(with header) with configurable source/target field names (DialogSum:
+``dialogue``/``summary``); ``.spacy`` (written by :func:`pairs_to_docbin`).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+import srsly
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+from spacy.util import ensure_path, registry
+
+from .seq2seq import register_doc_field
+
+Pair = Tuple[str, str]
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _existing(path: Union[str, Path], what: str) -> Path:
+    p = ensure_path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{what} not found: {p}. Check the corpus path in the config ([corpora] or --paths.*).")
+    return p
+
+
+def read_parallel_text(source_path: Union[str, Path], target_path: Union[str, Path]) -> Iterator[Pair]:
+    """(source, target) pairs from two line-aligned text files (UTF-8)."""
+    src = _existing(source_path, "Source file").read_text(encoding="utf-8").splitlines()
+    tgt = _existing(target_path, "Target file").read_text(encoding="utf-8").splitlines()
+    if len(src) != len(tgt):
+        raise ValueError(
+            f"Parallel files are not line-aligned: {source_path} has {len(src)} lines, "
+            f"{target_path} has {len(tgt)}. Give two files with one sentence per line each."
+        )
+    yield from zip(src, tgt)
+
+
+def read_pairs_file(
+    path: Union[str, Path], source_field: str = "source", target_field: str = "target"
+) -> Iterator[Pair]:
+    """(source, target) pairs from ``.tsv`` (columns 0 and 1), ``.jsonl`` or ``.csv``."""
+    p = _existing(path, "Corpus file")
+    suffix = p.suffix.lower()
+    if suffix == ".tsv":
+        with p.open(encoding="utf-8", newline="") as f:
+            for n, line in enumerate(f, 1):
+                line = line.rstrip("\r\n")
+                if not line:
+                    continue
+                cols = line.split("\t")
+                if len(cols) < 2:
+                    raise ValueError(f"{p}, line {n}: expected source<TAB>target, found {len(cols)} column(s).")
+                yield cols[0], cols[1]
+    elif suffix in (".jsonl", ".json"):
+        for n, row in enumerate(srsly.read_jsonl(p), 1):
+            yield _fields(row, source_field, target_field, f"{p}, line {n}")
+    elif suffix == ".csv":
+        with p.open(encoding="utf-8", newline="") as f:
+            for n, row in enumerate(csv.DictReader(f), 2):
+                yield _fields(row, source_field, target_field, f"{p}, line {n}")
+    else:
+        raise ValueError(f"Unknown corpus format {p.suffix!r} for {p}: use .tsv, .jsonl, .csv or .spacy.")
+
+
+def _fields(row: Dict[str, Any], source_field: str, target_field: str, where: str) -> Pair:
+    missing = [k for k in (source_field, target_field) if k not in row]
+    if missing:
+        raise ValueError(
+            f"{where}: no field(s) {missing} (found {sorted(row)}). Set source_field/target_field "
+            "in the reader config (e.g. \"dialogue\"/\"summary\" for DialogSum)."
+        )
+    return str(row[source_field] or ""), str(row[target_field] or "")
+
+
+def reference_doc(nlp: Language, source: str, target: str, field: str) -> Doc:
+    register_doc_field(field)
+    doc = nlp.make_doc(source)
+    setattr(doc._, field, target)
+    return doc
+
+
+def pairs_to_docbin(nlp: Language, pairs: Iterable[Pair], field: str) -> DocBin:
+    """A DocBin of reference docs (source text, target in ``doc._.<field>``)."""
+    db = DocBin(store_user_data=True)
+    for source, target in pairs:
+        if source.strip():
+            db.add(reference_doc(nlp, source, target, field))
+    return db
+
+
+def convert_to_docbin(
+    nlp: Language,
+    output_path: Union[str, Path],
+    *,
+    field: str,
+    path: Optional[Union[str, Path]] = None,
+    source_path: Optional[Union[str, Path]] = None,
+    target_path: Optional[Union[str, Path]] = None,
+    source_field: str = "source",
+    target_field: str = "target",
+) -> int:
+    """Convert a pairs file (``path``) or two parallel files to ``output_path`` (.spacy);
+    returns the number of docs written."""
+    if path is not None:
+        pairs = read_pairs_file(path, source_field, target_field)
+    elif source_path is not None and target_path is not None:
+        pairs = read_parallel_text(source_path, target_path)
+    else:
+        raise ValueError("Give either path or both source_path and target_path.")
+    db = pairs_to_docbin(nlp, pairs, field)
+    out = ensure_path(output_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    db.to_disk(out)
+    return len(db)
+
+
+def _examples(nlp: Language, refs: Iterable[Doc], field: str, limit: int, where: Path) -> Iterator[Example]:
+    register_doc_field(field)
+    n = 0
+    for i, ref in enumerate(refs):
+        if limit and n >= limit:
+            break
+        if not isinstance(getattr(ref._, field), str):
+            raise ValueError(
+                f"{where}: doc {i} has no target in doc._.{field}. Convert with "
+                "spacy_task_pipes.seq2seq_data.convert_to_docbin (same field)."
+            )
+        if not ref.text.strip():
+            continue
+        n += 1
+        yield Example(nlp.make_doc(ref.text), ref)
+
+
+def _pairs_reader(pairs_fn: Callable[[], Iterable[Pair]], path: Path, field: str, limit: int):
+    def read(nlp: Language) -> Iterator[Example]:
+        if path.suffix == ".spacy":
+            refs: Iterable[Doc] = DocBin().from_disk(_existing(path, "Corpus file")).get_docs(nlp.vocab)
+        else:
+            refs = (reference_doc(nlp, s, t, field) for s, t in pairs_fn())
+        yield from _examples(nlp, refs, field, limit, path)
+
+    return read
+
+
+@registry.readers("spacy_task_pipes.Seq2SeqCorpus.v1")
+def create_seq2seq_corpus(
+    path: Optional[Path],
+    field: str = "translation",
+    source_field: str = "source",
+    target_field: str = "target",
+    limit: int = 0,
+) -> Callable[[Language], Iterable[Example]]:
+    """Examples from a ``.tsv``/``.jsonl``/``.csv`` pairs file or a converted ``.spacy`` file.
+
+    path (Path): The file; ``None`` yields nothing.
+    field (str): The pipe's field: "translation" or "summary".
+    source_field / target_field (str): JSONL/CSV field names (TSV: columns 0 and 1).
+    limit (int): Stop after this many examples (0: no limit).
+    """
+    if path is None:
+        return lambda nlp: iter(())
+    p = ensure_path(path)
+    return _pairs_reader(lambda: read_pairs_file(p, source_field, target_field), p, field, limit)
+
+
+@registry.readers("spacy_task_pipes.SummarizationCorpus.v1")
+def create_summarization_corpus(
+    path: Optional[Path],
+    text_field: str = "dialogue",
+    summary_field: str = "summary",
+    field: str = "summary",
+    limit: int = 0,
+) -> Callable[[Language], Iterable[Example]]:
+    """Summarization examples from ``.jsonl``/``.csv`` (fields ``text_field``,
+    ``summary_field``; DialogSum: "dialogue"/"summary") or a converted ``.spacy`` file."""
+    return create_seq2seq_corpus(path, field=field, source_field=text_field, target_field=summary_field, limit=limit)
+
+
+@registry.readers("spacy_task_pipes.ParallelTextCorpus.v1")
+def create_parallel_text_corpus(
+    source_path: Optional[Path],
+    target_path: Optional[Path],
+    field: str = "translation",
+    limit: int = 0,
+) -> Callable[[Language], Iterable[Example]]:
+    """Translation examples from two line-aligned files (e.g. Tatoeba ``.spa`` + ``.por``)."""
+    if source_path is None or target_path is None:
+        return lambda nlp: iter(())
+    src, tgt = ensure_path(source_path), ensure_path(target_path)
+    return _pairs_reader(lambda: read_parallel_text(src, tgt), src, field, limit)
+
+
+# ------------------------------------------------------------------ scoring
+
+
+def _predictions(examples: Iterable[Example], field: str) -> Tuple[List[str], List[str]]:
+    preds, refs = [], []
+    for eg in examples:
+        ref = getattr(eg.reference._, field, None)
+        if not isinstance(ref, str):
+            continue
+        pred = getattr(eg.predicted._, field, None)
+        preds.append(pred if isinstance(pred, str) else "")
+        refs.append(ref)
+    return preds, refs
+
+
+def translation_scores(predictions: List[str], references: List[str]) -> Dict[str, Optional[float]]:
+    """Corpus sacreBLEU BLEU and chrF (default settings), as fractions (0-1)."""
+    import sacrebleu
+
+    if not predictions:
+        return {"translation_bleu": None, "translation_chrf": None}
+    bleu = sacrebleu.corpus_bleu(predictions, [references])
+    chrf = sacrebleu.corpus_chrf(predictions, [references])
+    return {"translation_bleu": bleu.score / 100.0, "translation_chrf": chrf.score / 100.0}
+
+
+@registry.scorers("spacy_task_pipes.translation_scorer.v1")
+def make_translation_scorer(field: str = "translation") -> Callable[..., Dict[str, Optional[float]]]:
+    """sacreBLEU ``translation_bleu`` and ``translation_chrf`` (0-1) of ``doc._.<field>``."""
+
+    def score(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Optional[float]]:
+        return translation_scores(*_predictions(examples, field))
+
+    return score
+
+
+_SENT_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _lsum_lines(text: str) -> str:
+    """One sentence per line, as rougeLsum expects."""
+    return "\n".join(s for s in _SENT_END.split(text.strip()) if s)
+
+
+def summarization_scores(predictions: List[str], references: List[str]) -> Dict[str, Optional[float]]:
+    """Mean ROUGE-1/2/L/Lsum F1 (rouge-score, Porter stemmer; Lsum over sentences on
+    separate lines) and the mean generated length in words."""
+    from rouge_score import rouge_scorer
+
+    keys = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+    if not predictions:
+        return {**{f"summary_{k}": None for k in keys}, "summary_gen_len": None}
+    scorer = rouge_scorer.RougeScorer(list(keys), use_stemmer=True)
+    totals = dict.fromkeys(keys, 0.0)
+    for pred, ref in zip(predictions, references):
+        scores = scorer.score(_lsum_lines(ref), _lsum_lines(pred))
+        for k in keys:
+            totals[k] += scores[k].fmeasure
+    n = len(predictions)
+    out: Dict[str, Optional[float]] = {f"summary_{k}": totals[k] / n for k in keys}
+    out["summary_gen_len"] = sum(len(p.split()) for p in predictions) / n
+    return out
+
+
+@registry.scorers("spacy_task_pipes.summarization_scorer.v1")
+def make_summarization_scorer(field: str = "summary") -> Callable[..., Dict[str, Optional[float]]]:
+    """``summary_rouge1/2/L/Lsum`` (F1, 0-1) and ``summary_gen_len`` (words) of ``doc._.<field>``."""
+
+    def score(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Optional[float]]:
+        return summarization_scores(*_predictions(examples, field))
+
+    return score

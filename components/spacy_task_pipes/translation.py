@@ -1,0 +1,137 @@
+"""The ``translator`` factory: writes ``doc._.translation`` (field configurable).
+
+Sentence mode (``sentence_mode = null``: on when the doc has sentence boundaries,
+``true``: always, using a rule-based sentencizer on a copy where needed) translates
+every sentence of every doc of a batch together, sets ``span._.translation`` on
+each sentence and joins them with ``sentence_separator`` into ``doc._.translation``.
+Without it the doc is translated whole, and a doc longer than
+``max_input_length`` is cut on sentence (then token) boundaries into pieces that
+fit, so nothing is silently truncated. Models: T5-style (``prefix``, e.g.
+"translate Spanish to Portuguese: "), Marian (no prefix), and multilingual
+checkpoints (``src_lang``/``tgt_lang``: mBART-50, M2M100, NLLB).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from thinc.api import Model
+
+from .seq2seq import Seq2SeqPipe, register_doc_field, sentence_ranges, seq2seq_model_config
+
+register_doc_field("translation", span=True)  # so docs read back from a DocBin have it
+
+# per doc: (doc translation, [(sentence start_char, end_char, translation)] in sentence mode)
+TranslationT = Tuple[str, List[Tuple[int, int, str]]]
+
+
+@Language.factory(
+    "translator",
+    assigns=["doc._.translation"],
+    default_config={
+        "model": seq2seq_model_config("Helsinki-NLP/opus-mt-es-pt"),
+        "field": "translation",
+        "prefix": "",
+        "src_lang": None,
+        "tgt_lang": None,
+        "sentence_mode": None,
+        "sentence_separator": " ",
+        "max_input_length": 512,
+        "max_target_length": 256,
+        "num_beams": 4,
+        "max_new_tokens": 256,
+        "min_new_tokens": 0,
+        "no_repeat_ngram_size": 0,
+        "length_penalty": 1.0,
+        "early_stopping": True,
+        "do_sample": False,
+        "batch_token_budget": 8192,
+        "max_batch_size": 64,
+        "scorer": {"@scorers": "spacy_task_pipes.translation_scorer.v1"},
+    },
+    default_score_weights={"translation_bleu": 0.5, "translation_chrf": 0.5},
+)
+def make_translator(
+    nlp: Language,
+    name: str,
+    model: Model,
+    field: str,
+    prefix: str,
+    src_lang: Optional[str],
+    tgt_lang: Optional[str],
+    sentence_mode: Optional[bool],
+    sentence_separator: str,
+    max_input_length: int,
+    max_target_length: int,
+    num_beams: int,
+    max_new_tokens: int,
+    min_new_tokens: int,
+    no_repeat_ngram_size: int,
+    length_penalty: float,
+    early_stopping: bool,
+    do_sample: bool,
+    batch_token_budget: int,
+    max_batch_size: int,
+    scorer: Optional[Callable],
+) -> "Translator":
+    cfg = dict(locals())
+    for key in ("nlp", "name", "model", "field", "scorer"):
+        cfg.pop(key)
+    return Translator(nlp.vocab, model, name, field=field, scorer=scorer, **cfg)
+
+
+class Translator(Seq2SeqPipe):
+    task_defaults: Dict[str, Any] = {"sentence_mode": None, "sentence_separator": " "}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        register_doc_field(self.field, span=True)
+
+    def uses_sentences(self, doc: Doc) -> bool:
+        mode = self.cfg["sentence_mode"]
+        return doc.has_annotation("SENT_START") if mode is None else bool(mode)
+
+    def plan(self, doc: Doc) -> List[Tuple[Optional[Tuple[int, int]], List[Tuple[int, int]]]]:
+        """``[(sentence range or None, [piece ranges])]`` for one doc."""
+        if self.uses_sentences(doc):
+            return [(sent, self.split_to_fit(doc, [sent], pack=False)) for sent in sentence_ranges(doc)]
+        whole = (0, len(doc.text))
+        if self.input_length(doc.text) <= self.cfg["max_input_length"]:
+            return [(None, [whole])]
+        return [(None, self.split_to_fit(doc, sentence_ranges(doc), pack=True))]
+
+    def predict(self, docs: Iterable[Doc]) -> List[TranslationT]:
+        docs = list(docs)
+        plans = self.plan_docs(docs, self.plan)
+        texts: List[str] = []
+        for doc, plan in zip(docs, plans):
+            for _, pieces in plan or []:
+                texts.extend(doc.text[s:e] for s, e in pieces)
+        outputs = iter(self.generate_texts(texts))
+        sep = self.cfg["sentence_separator"]
+        results: List[TranslationT] = []
+        for plan in plans:
+            parts: List[str] = []
+            sentences: List[Tuple[int, int, str]] = []
+            for sent, pieces in plan or []:
+                translated = sep.join(t for t in (next(outputs) for _ in pieces) if t)
+                if sent is not None:
+                    sentences.append((sent[0], sent[1], translated))
+                if translated:
+                    parts.append(translated)
+            results.append((sep.join(parts), sentences))
+        return results
+
+    def set_annotations(self, docs: Iterable[Doc], results: List[TranslationT]) -> None:
+        field = self.field
+        for doc, (text, sentences) in zip(docs, results):
+            setattr(doc._, field, text)
+            for start, end, translated in sentences:
+                span = doc.char_span(start, end)
+                if span is not None:
+                    setattr(span._, field, translated)
+
+
+from . import seq2seq_data  # noqa: E402,F401  (registers readers and scorers)
