@@ -13,7 +13,7 @@ import collections
 import re
 import string
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import srsly
 from spacy.language import Language
@@ -27,30 +27,138 @@ from .question_answering import ANSWERS_KEY
 # ------------------------------------------------------------------ reading
 
 
-def read_squad_json(path: Union[str, Path]) -> Iterator[Dict[str, Any]]:
-    """Yield ``{"context", "qas": [{"id", "question", "answers", "is_impossible"}]}``
-    per paragraph of a SQuAD v1.1/v2.0 file, with answer offsets checked."""
+def parse_article_slice(text: str) -> slice:
+    """``"0:40"``, ``"40:"``, ``":10"`` or ``"5"`` (one article) as a Python slice."""
+    text = (text or "").strip()
+    if not text or text == ":":
+        return slice(None)
+    m = re.fullmatch(r"(-?\d*)\s*(:?)\s*(-?\d*)", text)
+    if not m or (not m.group(2) and not m.group(1)):
+        raise ValueError(
+            f"Invalid article slice {text!r}: use START:END like Python slicing, "
+            "e.g. 0:40 (the first 40 articles), 40: (the rest) or 3 (article 3 only)."
+        )
+    start = int(m.group(1)) if m.group(1) else None
+    if not m.group(2):
+        return slice(start, start + 1 if start != -1 else None)
+    end = int(m.group(3)) if m.group(3) else None
+    return slice(start, end)
+
+
+def load_squad_data(path: Union[str, Path]) -> Dict[str, Any]:
+    """The parsed SQuAD JSON object of ``path`` (``{"data": [articles]}``)."""
     path = ensure_path(path)
     if not path.exists():
         raise FileNotFoundError(f"SQuAD file not found: {path}. Check the corpus path in the config.")
-    data = srsly.read_json(path)
-    if not isinstance(data, dict) or "data" not in data:
-        raise ValueError(f"{path} is not SQuAD JSON: expected an object with a 'data' list.")
-    for a_idx, article in enumerate(data["data"]):
-        for p_idx, para in enumerate(article.get("paragraphs", [])):
+    try:
+        data = srsly.read_json(path)
+    except ValueError as err:
+        raise ValueError(
+            f"{path} is not valid JSON ({err}). Expected the official SQuAD layout "
+            '{"version": ..., "data": [{"title", "paragraphs": [{"context", "qas"}]}]}.'
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise ValueError(
+            f"{path} is not SQuAD JSON: expected an object with a 'data' list of articles "
+            '({"title", "paragraphs": [{"context", "qas": [...]}]}).'
+        )
+    return data
+
+
+def hf_records_to_squad(records: Iterable[Dict[str, Any]], source: str = "dataset") -> Dict[str, Any]:
+    """Flat ``datasets`` SQuAD rows (``id, title, context, question, answers{text,
+    answer_start}``) back into the nested SQuAD JSON layout (articles by title,
+    paragraphs by context, in order of appearance)."""
+    articles: List[Dict[str, Any]] = []
+    by_title: Dict[str, Dict[str, Any]] = {}
+    by_context: Dict[Tuple[str, str], Dict[str, Any]] = {}
+    for i, row in enumerate(records):
+        missing = [k for k in ("context", "question", "answers") if k not in row]
+        if missing:
+            raise ValueError(
+                f"{source}: row {i} has no {missing} field(s); expected the SQuAD columns "
+                "id, title, context, question, answers (as in the 'squad' and 'squad_v2' datasets)."
+            )
+        title = str(row.get("title", ""))
+        if title not in by_title:
+            by_title[title] = {"title": title, "paragraphs": []}
+            articles.append(by_title[title])
+        key = (title, row["context"])
+        if key not in by_context:
+            by_context[key] = {"context": row["context"], "qas": []}
+            by_title[title]["paragraphs"].append(by_context[key])
+        answers = row["answers"] or {"text": [], "answer_start": []}
+        texts, starts = list(answers.get("text", [])), list(answers.get("answer_start", []))
+        by_context[key]["qas"].append(
+            {
+                "id": str(row.get("id", i)),
+                "question": row["question"],
+                "answers": [{"text": t, "answer_start": int(s)} for t, s in zip(texts, starts)],
+                "is_impossible": not texts,
+            }
+        )
+    return {"version": source, "data": articles}
+
+
+def iter_squad_paragraphs(
+    data: Dict[str, Any],
+    source: str = "SQuAD data",
+    articles: Union[slice, str, None] = None,
+    max_questions: int = 0,
+) -> Iterator[Dict[str, Any]]:
+    """Yield ``{"context", "qas": [{"id", "question", "answers", "is_impossible"}]}``
+    per paragraph of parsed SQuAD v1.1/v2.0 data, with answer offsets checked.
+
+    articles: a slice (or ``"START:END"`` text) of the articles to keep.
+    max_questions: stop after this many questions (0: all); the last paragraph is cut.
+    """
+    if isinstance(articles, str):
+        articles = parse_article_slice(articles)
+    all_articles = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(all_articles, list):
+        raise ValueError(f"{source} is not SQuAD data: expected an object with a 'data' list.")
+    indices = range(len(all_articles))
+    if articles is not None:
+        indices = indices[articles]
+    n_questions = 0
+    for a_idx in indices:
+        article = all_articles[a_idx]
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
+            raise ValueError(
+                f"{source}: data[{a_idx}] is not an article: expected an object with a "
+                "'paragraphs' list."
+            )
+        for p_idx, para in enumerate(article["paragraphs"]):
+            where = f"{source}: data[{a_idx}].paragraphs[{p_idx}]"
+            if not isinstance(para, dict) or not isinstance(para.get("context"), str):
+                raise ValueError(f"{where} has no string 'context'. Each paragraph needs 'context' and 'qas'.")
             context = para["context"]
             qas = []
-            for qa in para.get("qas", []):
+            for q_idx, qa in enumerate(para.get("qas", [])):
+                if max_questions and n_questions >= max_questions:
+                    break
+                if not isinstance(qa, dict) or not isinstance(qa.get("question"), str):
+                    raise ValueError(
+                        f"{where}.qas[{q_idx}] (id {qa.get('id') if isinstance(qa, dict) else None!r}) "
+                        "has no string 'question'. Fix or remove the record."
+                    )
                 answers = []
                 for ans in qa.get("answers", []):
-                    text, start = ans["text"], int(ans["answer_start"])
+                    try:
+                        text, start = ans["text"], int(ans["answer_start"])
+                    except (KeyError, TypeError, ValueError):
+                        raise ValueError(
+                            f"{where} question {qa.get('id')!r}: answer {ans!r} needs 'text' "
+                            "and an integer 'answer_start'."
+                        ) from None
                     if context[start : start + len(text)] != text:
                         found = context.find(text, max(0, start - 20))
                         if found < 0:
+                            found = context.find(text)
+                        if found < 0:
                             raise ValueError(
-                                f"{path}: data[{a_idx}].paragraphs[{p_idx}] question "
-                                f"{qa.get('id')!r}: answer {text!r} is not at answer_start "
-                                f"{start} nor found in the context. Fix answer_start."
+                                f"{where} question {qa.get('id')!r}: answer {text!r} is not at "
+                                f"answer_start {start} nor found in the context. Fix answer_start."
                             )
                         start = found
                     answers.append({"text": text, "start": start})
@@ -63,15 +171,41 @@ def read_squad_json(path: Union[str, Path]) -> Iterator[Dict[str, Any]]:
                         "is_impossible": impossible,
                     }
                 )
-            yield {"context": context, "qas": qas}
+                n_questions += 1
+            if qas or not (max_questions and n_questions >= max_questions):
+                yield {"context": context, "qas": qas}
+            if max_questions and n_questions >= max_questions:
+                return
+
+
+def read_squad_json(
+    path: Union[str, Path], articles: Union[slice, str, None] = None, max_questions: int = 0
+) -> Iterator[Dict[str, Any]]:
+    """Yield ``{"context", "qas": [{"id", "question", "answers", "is_impossible"}]}``
+    per paragraph of a SQuAD v1.1/v2.0 file, with answer offsets checked."""
+    path = ensure_path(path)
+    yield from iter_squad_paragraphs(load_squad_data(path), str(path), articles, max_questions)
+
+
+def squad_docs_from_paragraphs(
+    nlp: Language, paragraphs: Iterable[Dict[str, Any]], split_questions: bool = False
+) -> Iterator[Doc]:
+    """Reference docs (``doc._.questions``, ``doc._.gold_answers``) from paragraphs.
+
+    split_questions: one doc per question instead of one per paragraph, so that a
+    batcher counting docs counts questions (as Hugging Face's Trainer does).
+    """
+    for para in paragraphs:
+        groups = [[qa] for qa in para["qas"]] if split_questions else [para["qas"]]
+        for qas in groups:
+            doc = nlp.make_doc(para["context"])
+            doc._.questions = [qa["question"] for qa in qas]
+            doc._.gold_answers = qas
+            yield doc
 
 
 def squad_reference_docs(nlp: Language, path: Union[str, Path]) -> Iterator[Doc]:
-    for para in read_squad_json(path):
-        doc = nlp.make_doc(para["context"])
-        doc._.questions = [qa["question"] for qa in para["qas"]]
-        doc._.gold_answers = para["qas"]
-        yield doc
+    yield from squad_docs_from_paragraphs(nlp, read_squad_json(path))
 
 
 def squad_to_docbin(nlp: Language, path: Union[str, Path]) -> DocBin:

@@ -1,0 +1,123 @@
+"""Baseline: fine-tune the same QA model with Hugging Face's `Trainer` on the same SQuAD
+questions and hyper-parameters as `spacy train configs/qa.cfg`, for parity checks."""
+
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from spacy_task_pipes.io import write_json_atomic
+from spacy_task_pipes.qa_decode import char_to_token_labels
+from spacy_task_pipes.qa_training import read_squad_json
+
+app = typer.Typer(add_completion=False)
+
+
+def build_train_features(tokenizer, paragraphs, max_seq_length: int, doc_stride: int):
+    """One feature per (question, window), labelled as the spaCy component labels them
+    (first gold answer; CLS where the answer is not fully inside the window)."""
+    questions, contexts, spans = [], [], []
+    for para in paragraphs:
+        for qa in para["qas"]:
+            questions.append(qa["question"])
+            contexts.append(para["context"])
+            ans = qa["answers"][0] if qa["answers"] else None
+            spans.append(None if ans is None else (ans["start"], ans["start"] + len(ans["text"])))
+    enc = tokenizer(questions, contexts, truncation="only_second", max_length=max_seq_length,
+                    stride=doc_stride, return_overflowing_tokens=True, padding=False)
+    names = [k for k in tokenizer.model_input_names if k in enc]
+    features = []
+    for k, encoding in enumerate(enc.encodings):
+        ids = enc["input_ids"][k]
+        cls_index = ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in ids else 0
+        span = spans[enc["overflow_to_sample_mapping"][k]]
+        if span is None:
+            start, end = cls_index, cls_index
+        else:
+            start, end = char_to_token_labels(encoding.offsets, encoding.sequence_ids, span[0], span[1], cls_index)
+        feature = {name: enc[name][k] for name in names}
+        feature.update(start_positions=start, end_positions=end)
+        features.append(feature)
+    return features, len(questions)
+
+
+@app.command()
+def main(
+    model_name: str = typer.Argument(..., help="Hub name or local save_pretrained directory (encoder + QA head)"),
+    train_path: Path = typer.Argument(..., help="SQuAD JSON with the training questions"),
+    output_dir: Path = typer.Argument(..., help="Where the fine-tuned model is saved (save_pretrained, safetensors)"),
+    articles: str = typer.Option("", "--articles", help="Article slice START:END, as scripts/convert_qa.py"),
+    max_questions: int = typer.Option(0, "--max-questions", help="First N questions of the slice (0: all)"),
+    learning_rate: float = typer.Option(5e-5, "--learning-rate"),
+    batch_size: int = typer.Option(16, "--batch-size", help="Features per step"),
+    epochs: float = typer.Option(1.0, "--epochs"),
+    warmup_steps: int = typer.Option(12, "--warmup-steps"),
+    weight_decay: float = typer.Option(0.01, "--weight-decay"),
+    max_grad_norm: float = typer.Option(1.0, "--max-grad-norm"),
+    max_seq_length: int = typer.Option(256, "--max-seq-length"),
+    doc_stride: int = typer.Option(128, "--doc-stride"),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """Train with transformers.Trainer (AdamW, linear schedule with warmup) and save the
+    model; score it with scripts/evaluate_qa.py, which uses the same decoder and scorer
+    as the spaCy pipeline. Prints and writes <output_dir>/train_stats.json."""
+    try:
+        import accelerate  # noqa: F401  (Trainer needs it)
+    except ImportError:
+        typer.secho("transformers.Trainer needs accelerate: pip install 'accelerate>=0.26'", fg="red", err=True)
+        raise typer.Exit(1)
+    import torch
+    from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding,
+                              Trainer, TrainingArguments, set_seed)
+
+    try:
+        paragraphs = list(read_squad_json(train_path, articles or None, max_questions))
+    except (ValueError, FileNotFoundError) as err:
+        typer.secho(str(err), fg="red", err=True)
+        raise typer.Exit(1)
+    start = time.perf_counter()
+    set_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_name, use_fast=True)
+    model = AutoModelForQuestionAnswering.from_pretrained(model_name)
+    features, n_questions = build_train_features(tokenizer, paragraphs, max_seq_length, doc_stride)
+    args = TrainingArguments(
+        output_dir=str(output_dir / "trainer"),
+        learning_rate=learning_rate,
+        per_device_train_batch_size=batch_size,
+        num_train_epochs=epochs,
+        warmup_steps=warmup_steps,
+        weight_decay=weight_decay,
+        max_grad_norm=max_grad_norm,
+        lr_scheduler_type="linear",
+        seed=seed,
+        save_strategy="no",
+        eval_strategy="no",
+        report_to=[],
+        logging_steps=25,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=features,
+                      data_collator=DataCollatorWithPadding(tokenizer))
+    result = trainer.train()
+    model.save_pretrained(str(output_dir), safe_serialization=True)
+    tokenizer.save_pretrained(str(output_dir))
+    stats = {
+        "questions": n_questions,
+        "features": len(features),
+        "steps": result.global_step,
+        "train_loss": round(result.training_loss, 4),
+        "train_seconds": round(result.metrics.get("train_runtime", 0.0), 1),
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "hyper_parameters": {"learning_rate": learning_rate, "batch_size": batch_size, "epochs": epochs,
+                             "warmup_steps": warmup_steps, "weight_decay": weight_decay,
+                             "max_grad_norm": max_grad_norm, "max_seq_length": max_seq_length,
+                             "doc_stride": doc_stride, "seed": seed},
+    }
+    write_json_atomic(stats, output_dir / "train_stats.json")
+    typer.echo(json.dumps(stats))
+
+
+if __name__ == "__main__":
+    app()
