@@ -14,16 +14,17 @@ column 0 and target in column 1, further columns ignored); ``.jsonl`` and ``.csv
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
-import srsly
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.util import ensure_path, registry
 
+from .io import iter_jsonl, iter_lines
 from .seq2seq import register_doc_field
 
 Pair = Tuple[str, str]
@@ -41,8 +42,8 @@ def _existing(path: Union[str, Path], what: str) -> Path:
 
 def read_parallel_text(source_path: Union[str, Path], target_path: Union[str, Path]) -> Iterator[Pair]:
     """(source, target) pairs from two line-aligned text files (UTF-8)."""
-    src = _existing(source_path, "Source file").read_text(encoding="utf-8").splitlines()
-    tgt = _existing(target_path, "Target file").read_text(encoding="utf-8").splitlines()
+    src = [line for _, line in iter_lines(_existing(source_path, "Source file"))]
+    tgt = [line for _, line in iter_lines(_existing(target_path, "Target file"))]
     if len(src) != len(tgt):
         raise ValueError(
             f"Parallel files are not line-aligned: {source_path} has {len(src)} lines, "
@@ -68,7 +69,7 @@ def read_pairs_file(
                     raise ValueError(f"{p}, line {n}: expected source<TAB>target, found {len(cols)} column(s).")
                 yield cols[0], cols[1]
     elif suffix in (".jsonl", ".json"):
-        for n, row in enumerate(srsly.read_jsonl(p), 1):
+        for n, row in iter_jsonl(p):
             yield _fields(row, source_field, target_field, f"{p}, line {n}")
     elif suffix == ".csv":
         with p.open(encoding="utf-8", newline="") as f:
@@ -78,14 +79,84 @@ def read_pairs_file(
         raise ValueError(f"Unknown corpus format {p.suffix!r} for {p}: use .tsv, .jsonl, .csv or .spacy.")
 
 
-def _fields(row: Dict[str, Any], source_field: str, target_field: str, where: str) -> Pair:
-    missing = [k for k in (source_field, target_field) if k not in row]
+_MISSING = object()
+
+
+def _get_field(row: Any, name: str) -> Any:
+    """``row[name]``; a dotted name reaches into nested objects (``translation.es``,
+    as in the ``datasets`` hub's translation sets)."""
+    if isinstance(row, dict) and name in row:
+        return row[name]
+    value = row
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _fields(row: Any, source_field: str, target_field: str, where: str) -> Pair:
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: expected a JSON object with fields {source_field!r} and {target_field!r}, got {str(row)[:80]!r}.")
+    values = [_get_field(row, k) for k in (source_field, target_field)]
+    missing = [k for k, v in zip((source_field, target_field), values) if v is _MISSING]
     if missing:
         raise ValueError(
             f"{where}: no field(s) {missing} (found {sorted(row)}). Set source_field/target_field "
-            "in the reader config (e.g. \"dialogue\"/\"summary\" for DialogSum)."
+            "in the reader config (e.g. \"dialogue\"/\"summary\" for DialogSum) or "
+            "--source-field/--target-field (--text-field/--summary-field) of the convert script."
         )
-    return str(row[source_field] or ""), str(row[target_field] or "")
+    for k, v in zip((source_field, target_field), values):
+        if v is not None and not isinstance(v, (str, int, float)):
+            raise ValueError(f"{where}: field {k!r} is a {type(v).__name__}, not a string; name a text field (nested fields: a.b).")
+    return str(values[0] if values[0] is not None else ""), str(values[1] if values[1] is not None else "")
+
+
+def parse_slice(text: str) -> slice:
+    """``"0:2000"``, ``"2000:2300"``, ``":300"``, ``"-300:"`` or ``""`` (all) as a slice of records."""
+    text = (text or "").strip()
+    if not text or text == ":":
+        return slice(None)
+    m = re.fullmatch(r"(-?\d*)\s*:\s*(-?\d*)", text)
+    if not m:
+        raise ValueError(f"Invalid slice {text!r}: use START:END like Python slicing, e.g. 0:2000 or 2000:2300.")
+    return slice(int(m.group(1)) if m.group(1) else None, int(m.group(2)) if m.group(2) else None)
+
+
+def select_pairs(pairs: Iterable[Pair], select: slice = slice(None), limit: int = 0) -> Iterator[Pair]:
+    """Records ``select`` (a slice of the record numbers, counted before empty sources are
+    dropped), then at most ``limit`` of them (0: no limit)."""
+    start, stop, step = select.start, select.stop, select.step
+    if (start or 0) < 0 or (stop or 0) < 0:
+        items: Iterable[Pair] = list(pairs)[select]
+    else:
+        items = itertools.islice(pairs, start, stop, step)
+    for n, pair in enumerate(items):
+        if limit and n >= limit:
+            break
+        yield pair
+
+
+def load_hub_pairs(
+    name: str, *, config: str = "", split: str = "train", source_field: str = "source", target_field: str = "target"
+) -> Iterator[Pair]:
+    """(source, target) pairs from a ``datasets`` hub dataset (needs network and the
+    ``datasets`` package). Dotted fields reach into nested records, e.g.
+    ``translation.es``/``translation.pt`` for ``opus_books``-style sets."""
+    try:
+        import datasets
+    except ImportError:
+        raise ImportError("Loading hub datasets needs the `datasets` package: pip install datasets") from None
+    try:
+        rows = datasets.load_dataset(name, config or None, split=split)
+    except Exception as err:  # network, unknown name, config or split
+        raise ValueError(
+            f"Could not load the dataset {name!r} (config {config or None!r}, split {split!r}): {err}. "
+            "Check the name, config and split, or download the files (`spacy project assets --extra`) "
+            "and convert them with --input/--source/--target."
+        ) from None
+    for i, row in enumerate(rows):
+        yield _fields(row, source_field, target_field, f"{name}[{split}] record {i}")
 
 
 def reference_doc(nlp: Language, source: str, target: str, field: str) -> Doc:
