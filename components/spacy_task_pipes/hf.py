@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 import numpy
 import srsly
 import torch
-from spacy.util import SimpleFrozenDict
+from spacy.util import SimpleFrozenDict, SimpleFrozenList, ensure_path
 from spacy_transformers.data_classes import HFObjects
 from spacy_transformers.layers.hf_shim import HFShim
 from thinc.api import ArgsKwargs, Model, get_torch_default_device, torch2xp, xp2torch
@@ -387,3 +387,32 @@ def release_device_memory() -> None:
     """Give cached GPU blocks back after a batch (no-op on CPU)."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
+
+
+class HFPipeSerializationMixin:
+    """``to_bytes``/``from_bytes``/``to_disk``/``from_disk`` for a pipe whose model holds a
+    :class:`SafetensorsHFShim`: the pipe's ``cfg`` as JSON plus the shim's files
+    (``model.safetensors``, ``config.json``, tokenizer files) under ``model/``. No pickle."""
+
+    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        return srsly.msgpack_dumps({"cfg": self.cfg, "model": get_hf_shim(self.model).to_files()})
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()):
+        msg = srsly.msgpack_loads(bytes_data)
+        self.cfg.update(msg.get("cfg", {}))
+        get_hf_shim(self.model).from_files(msg["model"], source=f"bytes of component '{self.name}'")
+        return self
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(path / "cfg", self.cfg)
+        write_files_dir(get_hf_shim(self.model).to_files(), path / "model")
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()):
+        path = ensure_path(path)
+        if (path / "cfg").exists():
+            self.cfg.update(srsly.read_json(path / "cfg"))
+        files = read_files_dir(path / "model")
+        get_hf_shim(self.model).from_files(files, source=str(path / "model"))
+        return self

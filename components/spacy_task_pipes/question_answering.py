@@ -14,26 +14,21 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
-import srsly
 import torch
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
-from spacy.util import SimpleFrozenList, ensure_path
 from thinc.api import Model, Optimizer, Config
 
 from .hf import (
+    HFPipeSerializationMixin,
     batches_by_length,
-    get_hf_shim,
     pad_features,
-    read_files_dir,
     release_device_memory,
-    write_files_dir,
 )
 from .qa_decode import (
     WindowResult,
@@ -173,7 +168,7 @@ def _empty_answer(question: str, score: float = 0.0) -> Dict[str, Any]:
     return {"question": question, "text": "", "start": 0, "end": 0, "score": float(score)}
 
 
-class QuestionAnswerer(TrainablePipe):
+class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
     """Answers each doc's questions with spans of the doc (see module docstring)."""
 
     def __init__(
@@ -480,30 +475,6 @@ class QuestionAnswerer(TrainablePipe):
         raise NotImplementedError("QuestionAnswerer computes its loss inside update().")
 
     # ---------------------------------------------------------- serialization
-
-    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
-        msg = {"cfg": self.cfg, "model": get_hf_shim(self.model).to_files()}
-        return srsly.msgpack_dumps(msg)
-
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()):
-        msg = srsly.msgpack_loads(bytes_data)
-        self.cfg.update(msg.get("cfg", {}))
-        get_hf_shim(self.model).from_files(msg["model"], source=f"bytes of component '{self.name}'")
-        return self
-
-    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
-        path = ensure_path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(path / "cfg", self.cfg)
-        write_files_dir(get_hf_shim(self.model).to_files(), path / "model")
-
-    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()):
-        path = ensure_path(path)
-        if (path / "cfg").exists():
-            self.cfg.update(srsly.read_json(path / "cfg"))
-        files = read_files_dir(path / "model")
-        get_hf_shim(self.model).from_files(files, source=str(path / "model"))
-        return self
 
 
 # ------------------------------------------------------------------- helpers

@@ -19,26 +19,23 @@ pieces to generate for and how the results are written to the ``Doc``.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
-import srsly
 import torch
 from spacy.pipeline import Sentencizer, TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example
-from spacy.util import SimpleFrozenList, ensure_path, registry
+from spacy.util import registry
 from thinc.api import Config, Model, Optimizer
 from transformers import AutoModelForSeq2SeqLM
 
 from .hf import (
+    HFPipeSerializationMixin,
     create_hf_task_layer,
     get_hf_shim,
     initialize_hf_task_layer,
-    read_files_dir,
     release_device_memory,
-    write_files_dir,
 )
 
 # Input: {"input_ids": (B, L), "attention_mask": (B, L), "labels": (B, T)} int64.
@@ -184,7 +181,7 @@ def _token_ranges(doc: Doc, start: int, end: int) -> List[CharRange]:
 # --------------------------------------------------------------------- pipe
 
 
-class Seq2SeqPipe(TrainablePipe):
+class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
     """Base of the seq2seq pipes: input splitting, batched generation, training,
     serialization. Subclasses implement :meth:`predict` and :meth:`set_annotations`
     with :meth:`generate_texts` and :meth:`split_to_fit`.
@@ -544,29 +541,6 @@ class Seq2SeqPipe(TrainablePipe):
         raise NotImplementedError(f"{type(self).__name__} computes its loss inside update().")
 
     # --------------------------------------------------------- serialization
-
-    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
-        return srsly.msgpack_dumps({"cfg": self.cfg, "model": get_hf_shim(self.model).to_files()})
-
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()):
-        msg = srsly.msgpack_loads(bytes_data)
-        self.cfg.update(msg.get("cfg", {}))
-        get_hf_shim(self.model).from_files(msg["model"], source=f"bytes of component '{self.name}'")
-        return self
-
-    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
-        path = ensure_path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(path / "cfg", self.cfg)
-        write_files_dir(get_hf_shim(self.model).to_files(), path / "model")
-
-    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()):
-        path = ensure_path(path)
-        if (path / "cfg").exists():
-            self.cfg.update(srsly.read_json(path / "cfg"))
-        files = read_files_dir(path / "model")
-        get_hf_shim(self.model).from_files(files, source=str(path / "model"))
-        return self
 
 
 def register_doc_field(field: str, span: bool = False) -> None:
