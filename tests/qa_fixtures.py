@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
+import srsly
 
 # Local text for the WordPiece vocabulary: English, accented Latin, Greek,
 # Cyrillic, CJK, Arabic, digits and punctuation.
@@ -160,3 +161,32 @@ def reference_pairs(n_random: int = 230, seed: int = 1) -> List[Tuple[str, str]]
             ctx = "  " + ctx + " "
         pairs.append((q, ctx))
     return pairs
+
+
+SQUAD_PEOPLE = ["Marie", "José", "Zoë", "Alice", "Bob"]
+SQUAD_CITIES = ["Warsaw", "Paris", "Zürich", "Athens", "Cairo"]
+
+
+def squad_file(tmp_path: Path, n_articles: int = 3, n_paragraphs: int = 2, impossible: bool = False,
+               name: str = "squad.json") -> Path:
+    """A small SQuAD-format file: article a, paragraph p asks 2 (or 3) questions."""
+    articles = []
+    for a in range(n_articles):
+        paragraphs = []
+        for p in range(n_paragraphs):
+            person, city = SQUAD_PEOPLE[(a + p) % 5], SQUAD_CITIES[(a * 2 + p) % 5]
+            context = f"In article {a}, {person} lives in {city} since {1990 + p}."
+            qas = [
+                {"id": f"{a}-{p}-where", "question": f"Where does {person} live?",
+                 "answers": [{"text": city, "answer_start": context.index(city)}] * 2},
+                {"id": f"{a}-{p}-who", "question": f"Who lives in {city}?",
+                 "answers": [{"text": person, "answer_start": context.index(person)}]},
+            ]
+            if impossible:
+                qas.append({"id": f"{a}-{p}-none", "question": "What is the price?", "answers": [],
+                            "is_impossible": True})
+            paragraphs.append({"context": context, "qas": qas})
+        articles.append({"title": f"Article {a}", "paragraphs": paragraphs})
+    path = tmp_path / name
+    srsly.write_json(path, {"version": "v2.0" if impossible else "1.1", "data": articles})
+    return path

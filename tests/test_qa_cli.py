@@ -10,40 +10,13 @@ import spacy
 import srsly
 
 from conftest import run_script
-from qa_fixtures import qa_models  # noqa: F401
+from qa_fixtures import qa_models, squad_file  # noqa: F401
 from spacy_task_pipes.qa_training import (
     create_squad_corpus,
     hf_records_to_squad,
     iter_squad_paragraphs,
     parse_article_slice,
 )
-
-PEOPLE = ["Marie", "José", "Zoë", "Alice", "Bob"]
-CITIES = ["Warsaw", "Paris", "Zürich", "Athens", "Cairo"]
-
-
-def squad_file(tmp_path, n_articles: int = 3, n_paragraphs: int = 2, impossible: bool = False):
-    """A small SQuAD-format file: article a, paragraph p asks 2 (or 3) questions."""
-    articles = []
-    for a in range(n_articles):
-        paragraphs = []
-        for p in range(n_paragraphs):
-            person, city = PEOPLE[(a + p) % 5], CITIES[(a * 2 + p) % 5]
-            context = f"In article {a}, {person} lives in {city} since {1990 + p}."
-            qas = [
-                {"id": f"{a}-{p}-where", "question": f"Where does {person} live?",
-                 "answers": [{"text": city, "answer_start": context.index(city)}] * 2},
-                {"id": f"{a}-{p}-who", "question": f"Who lives in {city}?",
-                 "answers": [{"text": person, "answer_start": context.index(person)}]},
-            ]
-            if impossible:
-                qas.append({"id": f"{a}-{p}-none", "question": "What is the price?", "answers": [],
-                            "is_impossible": True})
-            paragraphs.append({"context": context, "qas": qas})
-        articles.append({"title": f"Article {a}", "paragraphs": paragraphs})
-    path = tmp_path / "squad.json"
-    srsly.write_json(path, {"version": "v2.0" if impossible else "1.1", "data": articles})
-    return path
 
 
 def read_back(path):

@@ -11,6 +11,7 @@ import pytest
 from conftest import ROOT
 
 PACKAGE = "ner_gadget_e2e"
+QA_PACKAGE = "qa_e2e"
 
 
 def _run(args, cwd, env=None):
@@ -19,15 +20,33 @@ def _run(args, cwd, env=None):
     return proc
 
 
+def test_project_deps_and_outputs_survive_variable_interpolation():
+    """confection joins adjacent list items that are only "${vars...}" into one "a, b" string, so
+    weasel would look for a file called "a, b" (and `spacy project run` fail). Every declared
+    dependency and output must stay one path after loading, with the default vars and overrides."""
+    import srsly
+    from weasel.util import load_project_config
+
+    raw = {cmd["name"]: cmd for cmd in srsly.read_yaml(ROOT / "project.yml")["commands"]}
+    overrides = {"vars.qa_data": "/data/v1.json", "vars.qa_v2_data": "/data/v2.json",
+                 "vars.translation_source": "/data/x.spa", "vars.translation_target": "/data/x.por"}
+    for over in ({}, overrides):
+        for cmd in load_project_config(ROOT, overrides=over)["commands"]:
+            for key in ("deps", "outputs", "outputs_no_cache"):
+                assert len(cmd.get(key, [])) == len(raw[cmd["name"]].get(key, [])), (cmd["name"], key, cmd.get(key))
+                assert not any(", " in path for path in cmd.get(key, [])), (cmd["name"], key, cmd[key])
+
+
 @pytest.fixture
 def project_copy(tmp_path):
     dest = tmp_path / "project"
     dest.mkdir()
     shutil.copy(ROOT / "project.yml", dest)
-    for folder in ("configs", "scripts", "assets"):
-        shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "conll2002"))
+    for folder in ("configs", "scripts", "assets", "components"):
+        shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "conll2002", "*.egg-info"))
     yield dest
-    subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", f"en_{PACKAGE}"], capture_output=True)
+    for name in (PACKAGE, QA_PACKAGE):
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", f"en_{name}"], capture_output=True)
 
 
 @pytest.mark.slow
@@ -97,3 +116,97 @@ def test_transformer_workflow_with_local_model(project_copy, tiny_bert_dir):
     assert (project_copy / "training/en/ner_trf_learning_curve.png").stat().st_size > 10_000
     config = (project_copy / "training/en/ner_trf/model-best/config.cfg").read_text()
     assert f'name = "{tiny_bert_dir}"' in config
+
+
+@pytest.mark.slow
+def test_project_run_qa_with_local_models(project_copy, tmp_path):
+    """The `qa` workflow (convert, train, evaluate, benchmark, package) offline on a tiny local
+    DistilBERT and generated SQuAD files, then spacy.load of the installed package."""
+    from qa_fixtures import get_tiny_qa_models, squad_file
+
+    model = get_tiny_qa_models()["distilbert"]
+    v1 = squad_file(tmp_path, n_articles=5, n_paragraphs=3, name="v1.json")
+    v2 = squad_file(tmp_path, n_articles=2, n_paragraphs=2, impossible=True, name="v2.json")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               SPACY_CONFIG_OVERRIDES="--training.eval_frequency=10 --training.optimizer.learn_rate.warmup_steps=5")
+    proc = _run(
+        [sys.executable, "-m", "spacy", "project", "run", "qa", str(project_copy),
+         "--vars.qa_model", str(model), "--vars.qa_data", str(v1), "--vars.qa_v2_data", str(v2),
+         "--vars.qa_train_articles", "0:4", "--vars.qa_dev_articles", "4:", "--vars.qa_v2_questions", "9",
+         "--vars.qa_max_steps", "30", "--vars.qa_max_seq_length", "64", "--vars.qa_doc_stride", "16",
+         "--vars.qa_bench_model", str(model), "--vars.qa_bench_questions", "12", "--vars.bench_repeats", "1",
+         "--vars.qa_name", QA_PACKAGE],
+        cwd=project_copy,
+        env=env,
+    )
+    for step in ("convert-qa", "train-qa", "evaluate-qa", "benchmark-qa", "package-qa"):
+        assert f"= {step} =" in proc.stdout, f"step {step} did not run"
+    training = project_copy / "training/qa"
+    # train on articles 0-3 (24 questions), score on article 4 (6 questions) and on the v2 subset
+    assert json.loads((training / "squad_dev.json").read_text())["questions"] == 6
+    v2_metrics = json.loads((training / "squad_dev_v2.json").read_text())
+    assert v2_metrics["questions"] == 9
+    for key in ("handle_impossible_answer=False", "handle_impossible_answer=True"):
+        assert 0.0 <= v2_metrics[key]["f1"] <= 100.0
+    assert "qa_f1" in json.loads((training / "metrics_dev.json").read_text())
+    assert (training / "answers_dev.html").stat().st_size > 500
+    speed = json.loads((training / "qa_speed.json").read_text())
+    assert speed["questions"] == 12 and speed["agreement_with_hf_pipeline"]["exact"] == 1.0
+    # package-qa printed the answers of the installed package, a span of the check context
+    checked = json.loads(proc.stdout[proc.stdout.index('{"pipeline"'):].splitlines()[0])
+    assert checked["pipeline"] == ["question_answerer"] and len(checked["answers"]) == 1
+    # and the package loads by name in a fresh, offline interpreter with its weights inside
+    code = (
+        "import json, spacy; from spacy_task_pipes.question_answering import answer_questions;"
+        "nlp = spacy.load('en_%s'); doc = answer_questions(nlp, 'Bob lives in Cairo since 1990.', "
+        "['Where does Bob live?', 'Who lives in Cairo?']);"
+        "print(json.dumps([[a.question, a.text] for a in doc._.answers]))" % QA_PACKAGE
+    )
+    answers = json.loads(_run([sys.executable, "-c", code], cwd=tmp_path, env=env).stdout.strip().splitlines()[-1])
+    assert [q for q, _ in answers] == ["Where does Bob live?", "Who lives in Cairo?"]
+    assert all(text in "Bob lives in Cairo since 1990." for _, text in answers)
+
+
+@pytest.mark.slow
+def test_project_run_translation_and_summarization_with_local_model(project_copy, tmp_path):
+    """The `translation` and `summarization` workflows (convert, spacy train, spacy evaluate)
+    offline on a tiny local T5 and small generated files."""
+    from seq2seq_fixtures import get_tiny_seq2seq_models, random_texts
+
+    model = get_tiny_seq2seq_models()["t5-train"]
+    texts = [" ".join(text.split()) for text in random_texts(24, seed=3)]
+    src, tgt = tmp_path / "pairs.spa", tmp_path / "pairs.por"
+    src.write_text("\n".join(texts[:12]) + "\n", encoding="utf-8")
+    tgt.write_text("\n".join(texts[12:]) + "\n", encoding="utf-8")
+    dialogs = {}
+    for split, n in (("train", 8), ("dev", 2), ("test", 3)):
+        dialogs[split] = tmp_path / f"dialogs.{split}.jsonl"
+        rows = [{"dialogue": f"#Person1#: {texts[i]}\n#Person2#: {texts[i + 1]}", "summary": texts[i + 2],
+                 "summary1": texts[i + 3]} for i in range(n)]
+        dialogs[split].write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               SPACY_CONFIG_OVERRIDES="--training.eval_frequency=5")
+    common = ["--vars.translation_max_steps", "10", "--vars.summarization_max_steps", "10"]
+    proc = _run(
+        [sys.executable, "-m", "spacy", "project", "run", "translation", str(project_copy),
+         "--vars.translation_model", str(model), "--vars.translation_source", str(src),
+         "--vars.translation_target", str(tgt), "--vars.translation_train_slice", "0:8",
+         "--vars.translation_dev_slice", "8:10", "--vars.translation_test_slice", "10:", *common],
+        cwd=project_copy, env=env,
+    )
+    for step in ("convert-translation", "train-translation", "evaluate-translation"):
+        assert f"= {step} =" in proc.stdout, f"step {step} did not run"
+    metrics = json.loads((project_copy / "training/translate/metrics.json").read_text())
+    assert 0.0 <= metrics["translation_bleu"] <= 100.0 and 0.0 <= metrics["translation_chrf"] <= 100.0
+    proc = _run(
+        [sys.executable, "-m", "spacy", "project", "run", "summarization", str(project_copy),
+         "--vars.summarization_model", str(model), *[f"--vars.summarization_{s}" if i % 2 == 0 else s
+                                                     for split, path in dialogs.items()
+                                                     for i, s in enumerate((split, str(path)))], *common],
+        cwd=project_copy, env=env,
+    )
+    for step in ("convert-summarization", "train-summarization", "evaluate-summarization"):
+        assert f"= {step} =" in proc.stdout, f"step {step} did not run"
+    metrics = json.loads((project_copy / "training/summarize/metrics.json").read_text())
+    assert 0.0 <= metrics["summary_rougeLsum"] <= 1.0 and metrics["summary_gen_len"] >= 0.0
+    assert (project_copy / "training/summarize/model-best/summarizer").is_dir()
