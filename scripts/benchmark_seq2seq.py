@@ -17,6 +17,7 @@ from spacy_task_pipes.seq2seq_benchmark import (
     interleaved,
     run_bare_generate,
     run_hf_pipeline,
+    run_hf_pipeline_same_batches,
     run_ours,
     summarize_times,
 )
@@ -72,6 +73,9 @@ def _bench_task(task, texts, model_dir, *, prefix, batch_size, pipe_batch_size, 
     run_bare_generate(model, tokenizer, warm, prefix, batch_size, max_input_length, **gen)
     times, outputs = interleaved({"ours": ours, "hf_pipeline": hf_run, "bare_generate": bare}, repeats,
                                  desc=tqdm_desc)
+    # Untimed: the HF pipeline on our batches (same inputs, same padding) must give our outputs.
+    outputs["hf_pipeline_same_batches"] = run_hf_pipeline_same_batches(hf_pipe, tokenizer, texts, prefix, batch_size,
+                                                                       key, **hf_gen)
     in_lens = [len(ids) for ids in tokenizer([prefix + t for t in texts])["input_ids"]]
     result = {"task": task, "prefix": prefix, "mean_input_tokens": round(sum(in_lens) / len(in_lens), 1),
               "max_input_tokens": max(in_lens), **summarize_times(len(texts), times, outputs)}

@@ -11,6 +11,7 @@ import spacy
 
 from conftest import run_script
 from seq2seq_fixtures import seq2seq_models  # noqa: F401
+from spacy_task_pipes.seq2seq_benchmark import run_hf_pipeline_same_batches
 from spacy_task_pipes.seq2seq_data import (
     create_seq2seq_corpus,
     create_summarization_corpus,
@@ -180,5 +181,23 @@ def test_make_model_and_benchmark_smoke(tmp_path, seq2seq_models):
         assert r["items"] == n and set(r["items_per_second"]) == {"ours", "hf_pipeline", "bare_generate"}
         assert r["agreement_ours_vs_bare_generate"] == 1.0
         assert r["agreement_ours_vs_hf_pipeline"] == 1.0
+        assert r["agreement_ours_vs_hf_pipeline_same_batches"] == 1.0
     res = run_script("benchmark_seq2seq", out, "--model", tmp_path / "nope", "--translation-data", src)
     assert res.exit_code == 1 and "make_seq2seq_model" in res.output
+
+
+def test_hf_pipeline_same_batches_feeds_our_batches_and_restores_order():
+    calls = []
+
+    def fake_pipe(inputs, batch_size, **kwargs):
+        calls.append((list(inputs), batch_size, kwargs))
+        return [{"out": text.upper()} for text in inputs]
+
+    def fake_tokenizer(texts):
+        return {"input_ids": [text.split() for text in texts]}
+
+    texts = ["a b c d", "a", "a b c", "a b"]
+    out = run_hf_pipeline_same_batches(fake_pipe, fake_tokenizer, texts, "p: ", 2, "out", num_beams=1)
+    assert out == ["P: A B C D", "P: A", "P: A B C", "P: A B"]
+    # fed shortest first, so the HF pipeline's batches of 2 are {a, a b} and {a b c, a b c d}
+    assert calls == [(["p: a", "p: a b", "p: a b c", "p: a b c d"], 2, {"num_beams": 1})]
