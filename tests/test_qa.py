@@ -205,6 +205,23 @@ def test_default_questions_and_nlp_pipe(qa_models):
     assert [a.question for a in plain._.answers] == ["Who ate?"]
 
 
+def test_predict_runs_in_eval_mode_and_keeps_the_model_mode(qa_models):
+    """Answers do not depend on dropout (BERT default 0.1), and predicting leaves the HF model in the mode it
+    was in (thinc's shim would switch it to train mode, i.e. dropout on, after every call)."""
+    from spacy_task_pipes.hf import get_hf_shim
+
+    nlp = make_qa_nlp(qa_models["bert"])
+    hf_model = get_hf_shim(nlp.get_pipe("question_answerer").model).hf_objects.transformer
+    context, questions = "Marie Curie was born in Warsaw in 1867.", ["Where was she born?", "When?"]
+    hf_model.eval()
+    first = [(a.text, a.score) for a in answer_questions(nlp, context, questions)._.answers]
+    assert not hf_model.training
+    hf_model.train()
+    again = [(a.text, a.score) for a in answer_questions(nlp, context, questions)._.answers]
+    assert hf_model.training
+    assert again == first
+
+
 def test_bad_input_does_not_break_the_batch(nlps):
     nlp = nlps["bert"]
     good = [("Marie Curie was born in Warsaw.", ["Where was she born?"]), ("Bob ate.", ["Who ate?"])]

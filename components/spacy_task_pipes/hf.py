@@ -192,8 +192,15 @@ class SafetensorsHFShim(HFShim):
     autocast_dtype: "torch.dtype" = torch.float16
 
     def predict(self, inputs: ArgsKwargs) -> Any:
-        with torch.autocast("cuda", dtype=self.autocast_dtype, enabled=self._mixed_precision):
-            return super().predict(inputs)
+        # thinc's PyTorchShim.predict runs in eval mode but then calls model.train(), which
+        # would leave dropout on for anyone using the HF model afterwards: restore its mode.
+        was_training = self._model.training if self._model is not None else False
+        try:
+            with torch.autocast("cuda", dtype=self.autocast_dtype, enabled=self._mixed_precision):
+                return super().predict(inputs)
+        finally:
+            if self._model is not None:
+                self._model.train(was_training)
 
     def begin_update(self, inputs: ArgsKwargs):
         # thinc's inner autocast takes its dtype from this outer context
