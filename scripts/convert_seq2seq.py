@@ -54,6 +54,16 @@ def _check_one(files: bool, hub: str) -> None:
         raise typer.Exit(2)
 
 
+def _pairs_from_file_or_hub(input_path: Optional[Path], hf_dataset: str, hf_config: str, split: str,
+                            source_field: str, target_field: str):
+    """(pairs, name) from one pairs file (.tsv/.jsonl/.csv) or a `datasets` hub name."""
+    if hf_dataset:
+        pairs = load_hub_pairs(hf_dataset, config=hf_config, split=split, source_field=source_field,
+                               target_field=target_field)
+        return pairs, f"{hf_dataset}[{split}]"
+    return read_pairs_file(input_path, source_field, target_field), str(input_path)
+
+
 @app.command("translation")
 def translation(
     output_path: Path = typer.Argument(..., help="Output .spacy file (written atomically)"),
@@ -78,13 +88,10 @@ def translation(
         typer.secho("Give either --input or --source/--target, not both.", fg="red", err=True)
         raise typer.Exit(2)
     _check_one(source is not None or input_path is not None, hf_dataset)
-    if hf_dataset:
-        pairs, name = load_hub_pairs(hf_dataset, config=hf_config, split=split, source_field=source_field,
-                                     target_field=target_field), f"{hf_dataset}[{split}]"
-    elif input_path is not None:
-        pairs, name = read_pairs_file(input_path, source_field, target_field), str(input_path)
-    else:
+    if source is not None:
         pairs, name = read_parallel_text(source, target), f"{source} + {target}"
+    else:
+        pairs, name = _pairs_from_file_or_hub(input_path, hf_dataset, hf_config, split, source_field, target_field)
     _write(pairs, output_path, field, lang, name, select, limit)
 
 
@@ -104,11 +111,7 @@ def summarization(
 ):
     """Texts with reference summaries -> DocBin with the summary in doc._.summary."""
     _check_one(input_path is not None, hf_dataset)
-    if hf_dataset:
-        pairs, name = load_hub_pairs(hf_dataset, config=hf_config, split=split, source_field=text_field,
-                                     target_field=summary_field), f"{hf_dataset}[{split}]"
-    else:
-        pairs, name = read_pairs_file(input_path, text_field, summary_field), str(input_path)
+    pairs, name = _pairs_from_file_or_hub(input_path, hf_dataset, hf_config, split, text_field, summary_field)
     _write(pairs, output_path, field, lang, name, select, limit)
 
 

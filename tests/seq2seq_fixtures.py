@@ -84,8 +84,36 @@ def _train_spm(root: Path, name: str, **kwargs) -> Path:
     return prefix.with_suffix(".model")
 
 
-def _build_t5(root: Path, name: str = "tiny-t5", initializer_factor: float = 5.0) -> Path:
+# Marian and M2M100 share the BART-style layout: the same tiny shape, no dropout, a wide
+# init (std 1.0) so that random weights give varied outputs.
+_TINY_BART_SHAPE = dict(
+    d_model=32,
+    encoder_layers=2,
+    decoder_layers=2,
+    encoder_attention_heads=2,
+    decoder_attention_heads=2,
+    encoder_ffn_dim=64,
+    decoder_ffn_dim=64,
+    max_position_embeddings=512,
+    dropout=0.0,
+    attention_dropout=0.0,
+    activation_dropout=0.0,
+    init_std=1.0,
+)
+
+
+def _save_random_model(model_cls, config, tokenizer, out: Path) -> Path:
+    """Seeded random weights (eval mode) and the tokenizer, saved with safetensors."""
     import torch
+
+    torch.manual_seed(0)
+    model = model_cls(config).eval()
+    tokenizer.save_pretrained(str(out))
+    model.save_pretrained(str(out), safe_serialization=True)
+    return out
+
+
+def _build_t5(root: Path, name: str = "tiny-t5", initializer_factor: float = 5.0) -> Path:
     from transformers import T5Config, T5ForConditionalGeneration, T5TokenizerFast
 
     spm_file = root / "t5spm.model"
@@ -107,12 +135,7 @@ def _build_t5(root: Path, name: str = "tiny-t5", initializer_factor: float = 5.0
         # 5.0: peaky logits, varied outputs (reference tests); 1.0: easy to train
         initializer_factor=initializer_factor,
     )
-    torch.manual_seed(0)
-    model = T5ForConditionalGeneration(config).eval()
-    out = root / name
-    tokenizer.save_pretrained(str(out))
-    model.save_pretrained(str(out), safe_serialization=True)
-    return out
+    return _save_random_model(T5ForConditionalGeneration, config, tokenizer, root / name)
 
 
 def _marian_vocab(spm_file: Path) -> Dict[str, int]:
@@ -129,7 +152,6 @@ def _marian_vocab(spm_file: Path) -> Dict[str, int]:
 
 
 def _build_marian(root: Path) -> Path:
-    import torch
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
 
     spm_file = _train_spm(root, "marianspm", unk_id=0, bos_id=1, eos_id=2, pad_id=-1)
@@ -141,34 +163,13 @@ def _build_marian(root: Path) -> Path:
     )
     pad = vocab["<pad>"]
     config = MarianConfig(
-        vocab_size=len(vocab),
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
-        max_position_embeddings=512,
-        pad_token_id=pad,
-        decoder_start_token_id=pad,
-        eos_token_id=0,
-        forced_eos_token_id=0,
-        dropout=0.0,
-        attention_dropout=0.0,
-        activation_dropout=0.0,
-        init_std=1.0,
+        vocab_size=len(vocab), pad_token_id=pad, decoder_start_token_id=pad, eos_token_id=0,
+        forced_eos_token_id=0, **_TINY_BART_SHAPE,
     )
-    torch.manual_seed(0)
-    model = MarianMTModel(config).eval()
-    out = root / "tiny-marian"
-    tokenizer.save_pretrained(str(out))
-    model.save_pretrained(str(out), safe_serialization=True)
-    return out
+    return _save_random_model(MarianMTModel, config, tokenizer, root / "tiny-marian")
 
 
 def _build_m2m100(root: Path) -> Path:
-    import torch
     from transformers import M2M100Config, M2M100ForConditionalGeneration, M2M100Tokenizer
 
     spm_file = _train_spm(root, "m2mspm", unk_id=3, bos_id=0, eos_id=2, pad_id=1)
@@ -189,29 +190,9 @@ def _build_m2m100(root: Path) -> Path:
     )
     config = M2M100Config(
         vocab_size=max(tokenizer.lang_token_to_id.values()) + 9,  # language codes (+8 made-up words) come last
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
-        max_position_embeddings=512,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        decoder_start_token_id=2,
-        dropout=0.0,
-        attention_dropout=0.0,
-        activation_dropout=0.0,
-        init_std=1.0,
+        pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, **_TINY_BART_SHAPE,
     )
-    torch.manual_seed(0)
-    model = M2M100ForConditionalGeneration(config).eval()
-    out = root / "tiny-m2m100"
-    tokenizer.save_pretrained(str(out))
-    model.save_pretrained(str(out), safe_serialization=True)
-    return out
+    return _save_random_model(M2M100ForConditionalGeneration, config, tokenizer, root / "tiny-m2m100")
 
 
 def get_tiny_seq2seq_models() -> Dict[str, Path]:
