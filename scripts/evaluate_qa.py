@@ -12,7 +12,7 @@ import typer
 from spacy.tokens import Span
 
 from spacy_task_pipes.io import write_json_atomic, write_text_atomic
-from spacy_task_pipes.qa_training import create_squad_corpus, score_squad
+from spacy_task_pipes.qa_training import create_squad_corpus, squad_predictions, squad_scores_by_answerability
 from spacy_task_pipes.question_answering import ANSWERS_KEY
 
 app = typer.Typer(add_completion=False)
@@ -59,7 +59,8 @@ def main(
     limit: int = typer.Option(0, "--limit", help="Contexts to read (0: all)"),
     gpu_id: int = typer.Option(-1, "--gpu-id"),
 ):
-    """Answer every question of the data and print SQuAD EM/F1 (0-100) as JSON."""
+    """Answer every question of the data and print SQuAD EM/F1 (0-100) as JSON; on data with
+    unanswerable questions also over the answerable (has_ans) and unanswerable (no_ans) ones."""
     if impossible not in ("config", "on", "off", "both"):
         typer.secho("--handle-impossible must be config, on, off or both", fg="red", err=True)
         raise typer.Exit(2)
@@ -84,10 +85,13 @@ def main(
         seconds = time.perf_counter() - start
         for doc, eg in zip(docs, examples):
             doc._.questions = eg.predicted._.questions
-        scores = score_squad(spacy.training.Example(d, eg.reference) for d, eg in zip(docs, examples))
+        scores = squad_scores_by_answerability(
+            *squad_predictions(spacy.training.Example(d, eg.reference) for d, eg in zip(docs, examples)))
         key = f"handle_impossible_answer={qa.cfg['handle_impossible_answer']}"
-        result[key] = {"exact_match": round(100 * scores["qa_exact_match"], 2),
-                       "f1": round(100 * scores["qa_f1"], 2), "seconds": round(seconds, 1)}
+        result[key] = {"exact_match": scores["all"]["exact_match"], "f1": scores["all"]["f1"],
+                       "seconds": round(seconds, 1)}
+        if scores["no_ans"]["questions"]:  # SQuAD 2.0-style data: the official breakdown too
+            result[key].update({"has_ans": scores["has_ans"], "no_ans": scores["no_ans"]})
     write_json_atomic(result, output_path)
     if html is not None:
         write_text_atomic(render_answers(docs, html_docs), html)

@@ -136,6 +136,8 @@ def test_evaluate_qa_on_hf_dir(tmp_path, qa_models):
     assert metrics["questions"] == 18 and metrics["contexts"] == 6
     for key in ("handle_impossible_answer=False", "handle_impossible_answer=True"):
         assert 0.0 <= metrics[key]["f1"] <= 100.0
+        # 6 paragraphs x (2 answerable + 1 unanswerable) questions
+        assert metrics[key]["has_ans"]["questions"] == 12 and metrics[key]["no_ans"]["questions"] == 6
     assert "<html" in html.read_text(encoding="utf-8").lower()
 
 

@@ -20,6 +20,7 @@ from spacy_task_pipes.qa_training import (
     create_squad_corpus,
     normalize_answer,
     squad_scores,
+    squad_scores_by_answerability,
     squad_to_docbin,
 )
 from spacy_task_pipes.question_answering import answer_questions_pipe
@@ -122,6 +123,16 @@ def test_squad_scores_official_rules():
     # F1: 1, 2/3 (max over refs), 1, 0, 0
     assert scores["qa_f1"] == pytest.approx((1 + 2 / 3 + 1) / 5)
     assert squad_scores([], [])["qa_f1"] is None
+    by = squad_scores_by_answerability(
+        ["the Warsaw", "Paris France", "", "", "x"],
+        [["Warsaw"], ["Paris", "Lyon"], [], ["Bob"], []],
+    )
+    assert by["all"] == {"questions": 5, "exact_match": 40.0, "f1": round(100 * (1 + 2 / 3 + 1) / 5, 2)}
+    # answerable: Warsaw (1/1), Paris (0/0.667), Bob (0/0)
+    assert by["has_ans"] == {"questions": 3, "exact_match": 33.33, "f1": round(100 * (1 + 2 / 3) / 3, 2)}
+    # unanswerable: one left empty, one answered "x"
+    assert by["no_ans"] == {"questions": 2, "exact_match": 50.0, "f1": 50.0}
+    assert squad_scores_by_answerability(["Paris"], [["Paris"]])["no_ans"] == {"questions": 0, "exact_match": None, "f1": None}
 
 
 # ---------------------------------------------------------------- update

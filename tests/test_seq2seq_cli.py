@@ -182,6 +182,7 @@ def test_make_model_and_benchmark_smoke(tmp_path, seq2seq_models):
         assert r["agreement_ours_vs_bare_generate"] == 1.0
         assert r["agreement_ours_vs_hf_pipeline"] == 1.0
         assert r["agreement_ours_vs_hf_pipeline_same_batches"] == 1.0
+        assert r["agreement_hf_pipeline_vs_bare_generate"] == 1.0
     res = run_script("benchmark_seq2seq", out, "--model", tmp_path / "nope", "--translation-data", src)
     assert res.exit_code == 1 and "make_seq2seq_model" in res.output
 

@@ -13,7 +13,7 @@ import collections
 import re
 import string
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import srsly
 from spacy.language import Language
@@ -301,7 +301,9 @@ def squad_scores(predictions: Iterable[str], references: Iterable[List[str]]) ->
     return {"qa_exact_match": em / n, "qa_f1": f1 / n}
 
 
-def score_squad(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Optional[float]]:
+def squad_predictions(examples: Iterable[Example]) -> Tuple[List[str], List[List[str]]]:
+    """(predicted answer, reference answers) for every gold question of the examples; an
+    unanswered question counts as the empty answer."""
     predictions: List[str] = []
     references: List[List[str]] = []
     for eg in examples:
@@ -309,7 +311,29 @@ def score_squad(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Optiona
         for item in eg.reference._.gold_answers or []:
             predictions.append(answered.get(item["question"], ""))
             references.append([a["text"] for a in item.get("answers", [])])
-    return squad_scores(predictions, references)
+    return predictions, references
+
+
+def score_squad(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Optional[float]]:
+    return squad_scores(*squad_predictions(examples))
+
+
+def squad_scores_by_answerability(
+    predictions: Sequence[str], references: Sequence[List[str]]
+) -> Dict[str, Dict[str, Any]]:
+    """EM/F1 (0-100) over all questions and, as the official SQuAD 2.0 script reports them,
+    over the answerable (``has_ans``) and the unanswerable (``no_ans``) ones, with counts.
+    ``no_ans`` EM is the share of unanswerable questions the model left unanswered."""
+    has = [i for i, refs in enumerate(references) if any(normalize_answer(r) for r in refs)]
+    groups = {"all": list(range(len(references))), "has_ans": has,
+              "no_ans": sorted(set(range(len(references))) - set(has))}
+    out: Dict[str, Dict[str, Any]] = {}
+    for name, idx in groups.items():
+        scores = squad_scores([predictions[i] for i in idx], [references[i] for i in idx])
+        out[name] = {"questions": len(idx),
+                     "exact_match": None if not idx else round(100 * scores["qa_exact_match"], 2),
+                     "f1": None if not idx else round(100 * scores["qa_f1"], 2)}
+    return out
 
 
 @registry.scorers("spacy_task_pipes.squad_scorer.v1")

@@ -230,6 +230,8 @@ def summarize_times(n_items: int, times: Dict[str, List[float]], outputs: Dict[s
         "ratio_ours_vs_bare_generate": round(ips["ours"] / ips["bare_generate"], 3),
         "agreement_ours_vs_hf_pipeline": round(agreement(outputs["ours"], outputs["hf_pipeline"]), 4),
         "agreement_ours_vs_bare_generate": round(agreement(outputs["ours"], outputs["bare_generate"]), 4),
+        # both sides are transformers' own code: what batch composition alone does to the outputs
+        "agreement_hf_pipeline_vs_bare_generate": round(agreement(outputs["hf_pipeline"], outputs["bare_generate"]), 4),
         **extra,
         "seconds": {k: [round(t, 2) for t in ts] for k, ts in times.items()},
     }
