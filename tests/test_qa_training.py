@@ -138,6 +138,39 @@ def test_squad_scores_official_rules():
 # ---------------------------------------------------------------- update
 
 
+def test_update_chunks_give_the_same_gradients_and_loss(qa_models, tmp_path):
+    """update_batch_size only changes how the step's features are padded and chunked: the
+    summed gradients and the loss equal those of one forward/backward over all features."""
+    import torch
+
+    from spacy_task_pipes.hf import get_hf_shim
+
+    path = tmp_path / "train.json"
+    srsly.write_json(path, generated_squad(6, with_impossible=True))
+    results = []
+    for chunk in (1, 3, 64):
+        nlp = make_qa_nlp(qa_models["bert"], max_seq_length=32, doc_stride=8, update_batch_size=chunk)
+        hf_model = get_hf_shim(nlp.get_pipe("question_answerer").model).hf_objects.transformer
+        for module in hf_model.modules():  # no dropout (SDPA attention keeps its own rate)
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+            if hasattr(module, "dropout_prob"):
+                module.dropout_prob = 0.0
+        examples = list(create_squad_corpus(path)(nlp))
+        losses = nlp.get_pipe("question_answerer").update(examples, sgd=None)
+        grads = {name: p.grad.clone() for name, p in hf_model.named_parameters() if p.grad is not None}
+        results.append((losses["question_answerer"], grads))
+    (loss_one, grads_one), *others = results
+    assert len(grads_one) > 10
+    for loss, grads in others:
+        assert loss == pytest.approx(loss_one, rel=1e-5)
+        assert grads.keys() == grads_one.keys()
+        for name, grad in grads.items():
+            torch.testing.assert_close(grad, grads_one[name], rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="update_batch_size"):
+        make_qa_nlp(qa_models["bert"], update_batch_size=0)
+
+
 def test_update_learns_generated_questions(qa_models, tmp_path):
     nlp = make_qa_nlp(qa_models["distilbert"])
     path = tmp_path / "train.json"

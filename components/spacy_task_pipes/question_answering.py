@@ -113,6 +113,7 @@ DEFAULT_MODEL_CONFIG = Config().from_str(DEFAULT_QA_MODEL)["model"]
         "null_score_diff_threshold": 0.0,
         "align_to_words": True,
         "feature_batch_size": 32,
+        "update_batch_size": 8,
         "scorer": {"@scorers": "spacy_task_pipes.squad_scorer.v1"},
     },
     default_score_weights={"qa_exact_match": 0.5, "qa_f1": 0.5},
@@ -131,6 +132,7 @@ def make_question_answerer(
     null_score_diff_threshold: float,
     align_to_words: bool,
     feature_batch_size: int,
+    update_batch_size: int,
     scorer: Optional[Callable],
 ) -> "QuestionAnswerer":
     return QuestionAnswerer(
@@ -147,6 +149,7 @@ def make_question_answerer(
         null_score_diff_threshold=null_score_diff_threshold,
         align_to_words=align_to_words,
         feature_batch_size=feature_batch_size,
+        update_batch_size=update_batch_size,
         scorer=scorer,
     )
 
@@ -187,6 +190,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         null_score_diff_threshold: float = 0.0,
         align_to_words: bool = True,
         feature_batch_size: int = 32,
+        update_batch_size: int = 8,
         scorer: Optional[Callable] = None,
     ) -> None:
         self.vocab = vocab
@@ -204,6 +208,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
             "null_score_diff_threshold": null_score_diff_threshold,
             "align_to_words": align_to_words,
             "feature_batch_size": feature_batch_size,
+            "update_batch_size": update_batch_size,
         }
         self._validate_cfg()
 
@@ -216,8 +221,8 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
                 f"max_seq_length ({c['max_seq_length']}); e.g. doc_stride = 128 with "
                 "max_seq_length = 384."
             )
-        for key in ("n_best", "max_answer_length", "feature_batch_size"):
-            if c[key] < 1:
+        for key in ("n_best", "max_answer_length", "feature_batch_size", "update_batch_size"):
+            if c.get(key, 1) < 1:
                 raise ValueError(f"{where} {key} must be >= 1, got {c[key]}.")
         bad = [q for q in c["default_questions"] if not isinstance(q, str) or not q.strip()]
         if bad:
@@ -313,11 +318,15 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
             features.append(feature)
         return features
 
-    def _batches(self, features: Sequence[_Feature]) -> Iterator[Tuple[List[int], Dict[str, numpy.ndarray]]]:
+    def _batches(
+        self, features: Sequence[_Feature], batch_size: Optional[int] = None
+    ) -> Iterator[Tuple[List[int], Dict[str, numpy.ndarray]]]:
+        """Length-sorted, padded model inputs of ``batch_size`` features (default:
+        ``feature_batch_size``), with the indices of the features in each."""
         tokenizer = self.tokenizer
         pad_values = {"input_ids": tokenizer.pad_token_id or 0}
         lengths = [len(f.inputs["input_ids"]) for f in features]
-        for idx in batches_by_length(lengths, self.cfg["feature_batch_size"]):
+        for idx in batches_by_length(lengths, batch_size or self.cfg["feature_batch_size"]):
             batch = [features[i].inputs for i in idx]
             yield idx, pad_features(batch, list(batch[0].keys()), pad_values)
 
@@ -433,7 +442,10 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         if not features:
             return losses
         total = 0.0
-        for idx, X in self._batches(features):
+        # One optimizer step over all features of the examples, computed in length-sorted
+        # chunks of update_batch_size whose gradients add up (the loss is normalised by the
+        # total feature count), so short windows are not padded to the longest one.
+        for idx, X in self._batches(features, self.cfg.get("update_batch_size", 8)):
             (start_logits, end_logits), backprop = self.model.begin_update(X)
             labels = [features[i].label for i in idx]
             loss, d_start, d_end = qa_loss(
