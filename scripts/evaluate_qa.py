@@ -53,6 +53,7 @@ def main(
     html: Optional[Path] = typer.Option(None, "--html", help="Write a displaCy page of the answers of the first docs"),
     html_docs: int = typer.Option(20, "--html-docs"),
     impossible: str = typer.Option("config", "--handle-impossible", help="config | on | off | both"),
+    null_threshold: Optional[float] = typer.Option(None, "--null-threshold", help="null_score_diff_threshold: an answer is empty when null score > best span score + this (default: the pipeline's config)"),
     max_seq_length: int = typer.Option(256, "--max-seq-length", help="For an HF model directory only"),
     doc_stride: int = typer.Option(128, "--doc-stride", help="For an HF model directory only"),
     batch_size: int = typer.Option(16, "--batch-size", help="Docs per nlp.pipe batch"),
@@ -73,8 +74,11 @@ def main(
         typer.secho(str(err), fg="red", err=True)
         raise typer.Exit(1)
     qa = nlp.get_pipe("question_answerer")
+    if null_threshold is not None:
+        qa.cfg["null_score_diff_threshold"] = null_threshold
     settings: List[Optional[bool]] = {"config": [None], "on": [True], "off": [False], "both": [False, True]}[impossible]
     result = {"model": model, "data": str(data_path), "contexts": len(examples),
+              "null_score_diff_threshold": qa.cfg["null_score_diff_threshold"],
               "questions": sum(len(eg.reference._.gold_answers) for eg in examples)}
     docs = []
     for setting in settings:

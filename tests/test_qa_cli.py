@@ -129,11 +129,12 @@ def test_article_slices_and_hf_rows():
 def test_evaluate_qa_on_hf_dir(tmp_path, qa_models):
     src = squad_file(tmp_path, impossible=True)
     out, html = tmp_path / "metrics.json", tmp_path / "answers.html"
-    res = run_script("evaluate_qa", qa_models["bert"], src, out, "--html", html, "--handle-impossible", "both",
+    res = run_script("evaluate_qa", qa_models["bert"], src, out, "--html", html, "--handle-impossible", "both", "--null-threshold", "1.5",
                      "--max-seq-length", "64", "--doc-stride", "16")
     assert res.exit_code == 0, res.output
     metrics = srsly.read_json(out)
     assert metrics["questions"] == 18 and metrics["contexts"] == 6
+    assert metrics["null_score_diff_threshold"] == 1.5
     for key in ("handle_impossible_answer=False", "handle_impossible_answer=True"):
         assert 0.0 <= metrics[key]["f1"] <= 100.0
         # 6 paragraphs x (2 answerable + 1 unanswerable) questions
