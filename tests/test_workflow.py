@@ -200,9 +200,8 @@ def test_project_run_translation_and_summarization_with_local_model(project_copy
     assert 0.0 <= metrics["translation_bleu"] <= 100.0 and 0.0 <= metrics["translation_chrf"] <= 100.0
     proc = _run(
         [sys.executable, "-m", "spacy", "project", "run", "summarization", str(project_copy),
-         "--vars.summarization_model", str(model), *[f"--vars.summarization_{s}" if i % 2 == 0 else s
-                                                     for split, path in dialogs.items()
-                                                     for i, s in enumerate((split, str(path)))], *common],
+         "--vars.summarization_model", str(model),
+         *[arg for split, path in dialogs.items() for arg in (f"--vars.summarization_{split}", str(path))], *common],
         cwd=project_copy, env=env,
     )
     for step in ("convert-summarization", "train-summarization", "evaluate-summarization"):

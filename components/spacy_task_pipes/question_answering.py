@@ -222,7 +222,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
                 "max_seq_length = 384."
             )
         for key in ("n_best", "max_answer_length", "feature_batch_size", "update_batch_size"):
-            if c.get(key, 1) < 1:
+            if c[key] < 1:
                 raise ValueError(f"{where} {key} must be >= 1, got {c[key]}.")
         bad = [q for q in c["default_questions"] if not isinstance(q, str) or not q.strip()]
         if bad:
@@ -445,7 +445,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         # One optimizer step over all features of the examples, computed in length-sorted
         # chunks of update_batch_size whose gradients add up (the loss is normalised by the
         # total feature count), so short windows are not padded to the longest one.
-        for idx, X in self._batches(features, self.cfg.get("update_batch_size", 8)):
+        for idx, X in self._batches(features, self.cfg["update_batch_size"]):
             (start_logits, end_logits), backprop = self.model.begin_update(X)
             labels = [features[i].label for i in idx]
             loss, d_start, d_end = qa_loss(

@@ -125,6 +125,14 @@ BASE_DEFAULTS: Dict[str, Any] = {
 }
 
 
+def pipe_from_factory_args(pipe_cls: type, args: Dict[str, Any]) -> "Seq2SeqPipe":
+    """The pipe for a factory's arguments (its ``locals()``): ``nlp``, ``name``,
+    ``model``, ``field`` and ``scorer`` go to the constructor, the settings into ``cfg``."""
+    cfg = dict(args)
+    nlp, name, model, field, scorer = (cfg.pop(key) for key in ("nlp", "name", "model", "field", "scorer"))
+    return pipe_cls(nlp.vocab, model, name, field=field, scorer=scorer, **cfg)
+
+
 # ------------------------------------------------------------------ helpers
 
 

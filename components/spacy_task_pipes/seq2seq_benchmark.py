@@ -158,13 +158,13 @@ def run_bare_generate(model, tokenizer, texts: Sequence[str], prefix: str, batch
     """Length-sorted batches of ``batch_size`` through ``model.generate`` (the floor)."""
     import torch
 
+    from .hf import batches_by_length
+
     encoded = tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length)["input_ids"]
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     out: List[str] = [""] * len(texts)
     model.eval()
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in batches_by_length([len(ids) for ids in encoded], batch_size):
             batch = tokenizer.pad({"input_ids": [encoded[i] for i in idx]}, return_tensors="pt")
             gen = model.generate(**batch, **generate_kwargs)
             for i, text in zip(idx, tokenizer.batch_decode(gen, skip_special_tokens=True, clean_up_tokenization_spaces=True)):

@@ -17,7 +17,14 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from thinc.api import Model
 
-from .seq2seq import CharRange, Seq2SeqPipe, register_doc_field, sentence_ranges, seq2seq_model_config
+from .seq2seq import (
+    CharRange,
+    Seq2SeqPipe,
+    pipe_from_factory_args,
+    register_doc_field,
+    sentence_ranges,
+    seq2seq_model_config,
+)
 
 register_doc_field("summary")  # so docs read back from a DocBin have it
 
@@ -71,10 +78,7 @@ def make_summarizer(
     max_batch_size: int,
     scorer: Optional[Callable],
 ) -> "Summarizer":
-    cfg = dict(locals())
-    for key in ("nlp", "name", "model", "field", "scorer"):
-        cfg.pop(key)
-    return Summarizer(nlp.vocab, model, name, field=field, scorer=scorer, **cfg)
+    return pipe_from_factory_args(Summarizer, locals())
 
 
 class Summarizer(Seq2SeqPipe):

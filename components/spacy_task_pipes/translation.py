@@ -19,12 +19,21 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from thinc.api import Model
 
-from .seq2seq import Seq2SeqPipe, register_doc_field, sentence_ranges, seq2seq_model_config
+from .seq2seq import (
+    BASE_DEFAULTS,
+    Seq2SeqPipe,
+    pipe_from_factory_args,
+    register_doc_field,
+    sentence_ranges,
+    seq2seq_model_config,
+)
 
 register_doc_field("translation", span=True)  # so docs read back from a DocBin have it
 
 # per doc: (doc translation, [(sentence start_char, end_char, translation)] in sentence mode)
 TranslationT = Tuple[str, List[Tuple[int, int, str]]]
+
+TRANSLATOR_DEFAULTS: Dict[str, Any] = {"sentence_mode": None, "sentence_separator": " "}
 
 
 @Language.factory(
@@ -33,22 +42,8 @@ TranslationT = Tuple[str, List[Tuple[int, int, str]]]
     default_config={
         "model": seq2seq_model_config("Helsinki-NLP/opus-mt-es-pt"),
         "field": "translation",
-        "prefix": "",
-        "src_lang": None,
-        "tgt_lang": None,
-        "sentence_mode": None,
-        "sentence_separator": " ",
-        "max_input_length": 512,
-        "max_target_length": 256,
-        "num_beams": 4,
-        "max_new_tokens": 256,
-        "min_new_tokens": 0,
-        "no_repeat_ngram_size": 0,
-        "length_penalty": 1.0,
-        "early_stopping": True,
-        "do_sample": False,
-        "batch_token_budget": 8192,
-        "max_batch_size": 64,
+        **BASE_DEFAULTS,  # the translator uses the base settings as they are
+        **TRANSLATOR_DEFAULTS,
         "scorer": {"@scorers": "spacy_task_pipes.translation_scorer.v1"},
     },
     default_score_weights={"translation_bleu": 0.5, "translation_chrf": 0.5},
@@ -76,14 +71,11 @@ def make_translator(
     max_batch_size: int,
     scorer: Optional[Callable],
 ) -> "Translator":
-    cfg = dict(locals())
-    for key in ("nlp", "name", "model", "field", "scorer"):
-        cfg.pop(key)
-    return Translator(nlp.vocab, model, name, field=field, scorer=scorer, **cfg)
+    return pipe_from_factory_args(Translator, locals())
 
 
 class Translator(Seq2SeqPipe):
-    task_defaults: Dict[str, Any] = {"sentence_mode": None, "sentence_separator": " "}
+    task_defaults: Dict[str, Any] = TRANSLATOR_DEFAULTS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
