@@ -40,7 +40,9 @@ def test_to_disk_from_disk_offline(seq2seq_models, tmp_path, monkeypatch, factor
     assert not [n for n, h in heads.items() if h[:1] == b"\x80" and h[1:2] in b"\x02\x03\x04\x05" or h == b"PK\x03\x04"]
     model_dir = out / factory / "model"
     assert (model_dir / "model.safetensors").exists() and (model_dir / "config.json").exists()
-    assert srsly.read_json(out / factory / "cfg")["max_new_tokens"] == cfg["max_new_tokens"]
+    # settings live in config.cfg only (the config is the source of truth), weights in model/
+    assert not (out / factory / "cfg").exists()
+    assert spacy.util.load_config(out / "config.cfg")["components"][factory]["max_new_tokens"] == cfg["max_new_tokens"]
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     reloaded = spacy.load(out)
@@ -56,16 +58,23 @@ def test_to_bytes_from_bytes(seq2seq_models):
     texts = random_texts(10, seed=12)
     before = [d._.translation for d in nlp.pipe(texts)]
     data = nlp.to_bytes()
-    fresh = spacy.blank("xx")
-    fresh.add_pipe("translator", config={"model": {"name": "/nowhere/model"}})
-    fresh.from_bytes(data)  # no initialize: nothing is loaded from the (missing) name
+    # as in spaCy: bytes go into a pipeline built from the same config (no initialize:
+    # nothing is loaded from the model name)
+    fresh = spacy.util.load_model_from_config(nlp.config, auto_fill=True)
+    fresh.from_bytes(data)
     pipe = fresh.get_pipe("translator")
     assert pipe.cfg["prefix"] == "translate Spanish to Portuguese: " and pipe.cfg["max_new_tokens"] == 7
     assert [d._.translation for d in fresh.pipe(texts)] == before
-    # pipe-level bytes too
-    other = spacy.blank("xx").add_pipe("translator", config={"model": {"name": "/nowhere/model"}})
+    # pipe-level bytes carry weights only: the receiving pipe keeps its own settings
+    other = spacy.blank("xx").add_pipe("translator", config={
+        "model": {"name": "/nowhere/model"}, "prefix": "translate Spanish to Portuguese: ", "max_new_tokens": 3,
+        "num_beams": 1,
+    })
     other.from_bytes(nlp.get_pipe("translator").to_bytes())
-    assert other.generate_texts(texts) == before
+    assert other.cfg["max_new_tokens"] == 3
+    assert other.generate_texts(texts) == [d._.translation for d in make_seq2seq_nlp(
+        "translator", seq2seq_models["t5"], prefix="translate Spanish to Portuguese: ", num_beams=1,
+        max_new_tokens=3).pipe(texts)]
 
 
 def test_results_survive_docbin(seq2seq_models):

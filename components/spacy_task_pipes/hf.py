@@ -17,19 +17,25 @@ Generic over the task model class (question answering, seq2seq, ...):
 
 from __future__ import annotations
 
+import json
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy
 import srsly
 import torch
-from spacy.util import SimpleFrozenDict, SimpleFrozenList, ensure_path
+from spacy.util import SimpleFrozenDict, SimpleFrozenList, ensure_path, registry
+from spacy.util import logger as spacy_logger
+from wasabi import Printer
 from spacy_transformers.data_classes import HFObjects
 from spacy_transformers.layers.hf_shim import HFShim
 from thinc.api import ArgsKwargs, Model, get_torch_default_device, torch2xp, xp2torch
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from .io import recover_dir, replace_dir_atomic
 
 # Files written by ``save_pretrained`` that must never be read back (pickle).
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -44,6 +50,82 @@ def _looks_like_path(name: str) -> bool:
     return name.count("/") > 1 or "\\" in name
 
 
+# Keys that make transformers import and run Python code from a model folder or the
+# hub. They are refused wherever they appear: in tokenizer_config/transformer_config
+# (config.cfg) at initialize and at load.
+_CODE_KEYS = ("trust_remote_code", "code_revision", "auto_map")
+
+# Tokenizer keyword arguments honoured when a pipeline is loaded from its own files
+# (config.cfg may come with an untrusted pipeline); anything else is ignored with a warning.
+TOKENIZER_LOAD_KEYS = frozenset(
+    {
+        "use_fast", "add_prefix_space", "do_lower_case", "strip_accents",
+        "tokenize_chinese_chars", "model_max_length", "padding_side", "truncation_side",
+        "clean_up_tokenization_spaces", "src_lang", "tgt_lang", "legacy",
+    }
+)
+_JSON_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+               "generation_config.json", "added_tokens.json", "vocab.json")
+_CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd")
+
+
+def refuse_code_settings(settings: Mapping[str, Any], setting: str) -> None:
+    """Raise where ``settings`` would let transformers run code (``trust_remote_code``)."""
+    bad = [key for key in _CODE_KEYS if key in settings]
+    if bad:
+        raise ValueError(
+            f"{setting} sets {', '.join(bad)}: refused. spacy_task_pipes never runs code "
+            "shipped with a model (trust_remote_code). Remove the key, or use a model "
+            "whose architecture transformers knows."
+        )
+
+
+def tokenizer_load_kwargs(tokenizer_config: Optional[Mapping[str, Any]], source: str) -> Dict[str, Any]:
+    """The allowed subset of a saved ``tokenizer_config`` (see :data:`TOKENIZER_LOAD_KEYS`)."""
+    config = dict(tokenizer_config or {})
+    refuse_code_settings(config, f"The tokenizer_config of {source}")
+    ignored = sorted(set(config) - TOKENIZER_LOAD_KEYS)
+    if ignored:
+        warnings.warn(f"Ignoring tokenizer_config keys {ignored} when loading {source} (not on the allow-list).")
+    return {key: value for key, value in config.items() if key in TOKENIZER_LOAD_KEYS}
+
+
+def refuse_code_files(names: Iterable[str], where: str) -> None:
+    """Model folders never carry code: a ``.py`` (or compiled) file is refused."""
+    code = sorted(n for n in names if n.lower().endswith(_CODE_SUFFIXES))
+    if code:
+        raise ValueError(
+            f"{where} contains code files {code}: refused. A model folder holds config, "
+            "tokenizer and safetensors files only; remove the code files."
+        )
+
+
+def _check_weights(info: Mapping[str, Any], where: str, new_head: bool) -> None:
+    """Refuse weights that load only partly (a randomly initialised remainder)."""
+    missing = list(info.get("missing_keys") or [])
+    unexpected = list(info.get("unexpected_keys") or [])
+    mismatched = [k for k, *_ in info.get("mismatched_keys") or []]
+    if new_head:
+        if missing or mismatched or unexpected:
+            warnings.warn(
+                f"new_head = true: {where} starts {sorted(missing + mismatched)} from random "
+                f"weights and leaves out {sorted(unexpected)}."
+            )
+        return
+    if missing or unexpected or mismatched:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong-shape", mismatched)):
+            if keys:
+                shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
+                parts.append(f"{label} weights: {shown}")
+        raise ValueError(
+            f"{where} does not match the model: {'; '.join(parts)}. These weights were saved "
+            "for another architecture or task. To start a new task head from a base model "
+            "on purpose, set new_head = true in the [components.<name>.model] block "
+            "(initialize only)."
+        )
+
+
 def load_hf_objects(
     name: Union[str, Path],
     tokenizer_config: Mapping[str, Any],
@@ -53,15 +135,20 @@ def load_hf_objects(
     model_cls=AutoModel,
     tokenizer_cls=AutoTokenizer,
     setting: str = "[components.<name>.model] name",
+    new_head: bool = False,
 ) -> HFObjects:
     """Load tokenizer and task model from a local directory or a hub name.
 
-    Never passes ``trust_remote_code``; from a local directory only safetensors
-    weights are accepted.
+    Never runs code from the model (``trust_remote_code`` is refused, a local folder
+    with ``.py`` files too); from a local directory only safetensors weights are
+    accepted; missing or unexpected weights are an error unless ``new_head``.
     """
     source = str(name)
     path = Path(source).expanduser()
     is_local = path.exists()
+    block = setting.rsplit(" ", 1)[0]
+    refuse_code_settings(tokenizer_config, f"{block} tokenizer_config")
+    refuse_code_settings(transformer_config, f"{block} transformer_config")
     if not is_local and (isinstance(name, Path) or _looks_like_path(source)):
         raise FileNotFoundError(
             f"Model directory not found: {path}. Set {setting} to an existing "
@@ -72,14 +159,20 @@ def load_hf_objects(
             f"Model path {path} is not a directory. Set {setting} to the directory "
             "that holds config.json, the tokenizer files and model.safetensors."
         )
+    if is_local:
+        refuse_code_files((f.name for f in path.rglob("*") if f.is_file()), f"Model directory {path}")
     load_from = str(path.absolute()) if is_local else source
     trf_config = dict(transformer_config)
     trf_config["return_dict"] = True
     try:
-        tokenizer = tokenizer_cls.from_pretrained(load_from, **dict(tokenizer_config))
-        config = config_cls.from_pretrained(load_from, **trf_config)
-        transformer = model_cls.from_pretrained(
-            load_from, config=config, use_safetensors=True if is_local else None
+        tokenizer = tokenizer_cls.from_pretrained(load_from, **dict(tokenizer_config), trust_remote_code=False)
+        config = config_cls.from_pretrained(load_from, **trf_config, trust_remote_code=False)
+        transformer, info = model_cls.from_pretrained(
+            load_from,
+            config=config,
+            use_safetensors=True if is_local else None,
+            trust_remote_code=False,
+            output_loading_info=True,
         )
     except OSError as err:
         where = f"local directory {path}" if is_local else f"hub model '{source}'"
@@ -89,6 +182,7 @@ def load_hf_objects(
             "needs network access or a filled cache (HF_HUB_OFFLINE=1 only works "
             "with a cache or a pipeline saved with its weights)."
         ) from err
+    _check_weights(info, f"The weights of {source} ({setting})", new_head)
     transformer.to(get_torch_default_device())
     return HFObjects(tokenizer, transformer, None)
 
@@ -114,6 +208,27 @@ def hf_to_files(hf: HFObjects) -> Dict[str, bytes]:
     return files
 
 
+def _check_files(files: Mapping[str, bytes], source: str) -> None:
+    for rel in files:
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise ValueError(f"Unsafe file name {rel!r} in {source}.")
+    refuse_code_files(files, source)
+    if "model.safetensors" not in files or "config.json" not in files:
+        raise ValueError(
+            f"No transformer weights in {source}: expected model.safetensors and "
+            f"config.json, found {sorted(files)}. Re-save the pipeline with this version."
+        )
+    for name in _JSON_FILES:
+        if name in files:
+            try:
+                json.loads(files[name].decode("utf-8-sig"))
+            except (UnicodeDecodeError, ValueError) as err:
+                raise ValueError(
+                    f"{source}/{name} is damaged ({err}). Restore the pipeline from a "
+                    "good copy or save it again."
+                ) from None
+
+
 def hf_from_files(
     files: Mapping[str, bytes],
     *,
@@ -123,27 +238,51 @@ def hf_from_files(
     tokenizer_config: Optional[Mapping[str, Any]] = None,
     source: str = "serialized data",
 ) -> HFObjects:
-    """Inverse of :func:`hf_to_files`; loads nothing from the network."""
-    if "model.safetensors" not in files or "config.json" not in files:
-        raise ValueError(
-            f"No transformer weights in {source}: expected model.safetensors and "
-            f"config.json, found {sorted(files)}. Re-save the pipeline with this version."
-        )
+    """Inverse of :func:`hf_to_files`; loads nothing from the network and runs no code.
+
+    Every error names ``source`` (the pipeline folder or bytes) and the damaged file;
+    weights that do not match the architecture completely are refused."""
+    _check_files(files, source)
+    tok_kwargs = tokenizer_load_kwargs(tokenizer_config, source)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         for rel, data in files.items():
-            if Path(rel).is_absolute() or ".." in Path(rel).parts:
-                raise ValueError(f"Unsafe file name {rel!r} in {source}.")
             target = tmp_path / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        tok_kwargs = dict(tokenizer_config or {})
-        tok_kwargs["local_files_only"] = True
-        tokenizer = tokenizer_cls.from_pretrained(str(tmp_path), **tok_kwargs)
-        config = config_cls.from_pretrained(str(tmp_path), local_files_only=True)
-        transformer = model_cls.from_pretrained(
-            str(tmp_path), config=config, use_safetensors=True, local_files_only=True
-        )
+
+        def named(what: str, err: BaseException) -> ValueError:
+            text = str(err).replace(str(tmp_path), source)
+            return ValueError(
+                f"Could not load the {what} from {source} ({type(err).__name__}: {text}). "
+                f"Files present: {sorted(files)}. Restore the pipeline from a good copy "
+                "or save it again."
+            )
+
+        try:
+            tokenizer = tokenizer_cls.from_pretrained(
+                str(tmp_path), **tok_kwargs, local_files_only=True, trust_remote_code=False
+            )
+        except Exception as err:  # noqa: BLE001 - tokenizers raise many types
+            raise named("tokenizer", err) from None
+        if tokenizer is None or isinstance(tokenizer, bool):
+            raise ValueError(f"No tokenizer files in {source}: found {sorted(files)}.")
+        try:
+            config = config_cls.from_pretrained(str(tmp_path), local_files_only=True, trust_remote_code=False)
+        except Exception as err:  # noqa: BLE001
+            raise named("model config (config.json)", err) from None
+        try:
+            transformer, info = model_cls.from_pretrained(
+                str(tmp_path),
+                config=config,
+                use_safetensors=True,
+                local_files_only=True,
+                trust_remote_code=False,
+                output_loading_info=True,
+            )
+        except Exception as err:  # noqa: BLE001 - SafetensorError and friends
+            raise named("weights (model.safetensors)", err) from None
+    _check_weights(info, f"{source}/model.safetensors", new_head=False)
     transformer.to(get_torch_default_device())
     return HFObjects(tokenizer, transformer, None)
 
@@ -155,11 +294,16 @@ def read_files_dir(path: Path) -> Dict[str, bytes]:
             f"Transformer directory not found: {path}. The pipeline was saved "
             "incompletely; save it again with `nlp.to_disk`."
         )
-    return {
-        f.relative_to(path).as_posix(): f.read_bytes()
-        for f in sorted(path.rglob("*"))
-        if f.is_file()
-    }
+    files: Dict[str, bytes] = {}
+    for f in sorted(path.rglob("*")):
+        if f.is_symlink():
+            raise ValueError(
+                f"{f} is a symbolic link: refused (a pipeline folder holds plain files; "
+                "a link could read files outside it). Replace it with the file itself."
+            )
+        if f.is_file():
+            files[f.relative_to(path).as_posix()] = f.read_bytes()
+    return files
 
 
 def write_files_dir(files: Mapping[str, bytes], path: Path) -> None:
@@ -296,14 +440,19 @@ def create_hf_task_layer(
     config_cls=AutoConfig,
     model_cls=AutoModel,
     tokenizer_cls=AutoTokenizer,
+    new_head: bool = False,
 ) -> Model:
     """A thinc layer around a (not yet loaded) HF task model.
 
     The forward pass takes a dict of model inputs and returns the tuple of the
     named outputs (e.g. ``("start_logits", "end_logits")``) as float32 xp arrays;
     its backprop takes a tuple of gradients of the same shapes.
-    Weights are loaded by :func:`initialize_hf_task_layer` or by deserialization.
+    Weights are loaded by :func:`initialize_hf_task_layer` or by deserialization;
+    ``new_head`` lets initialize start task-head weights that the model lacks.
     """
+    block = "[components.<name>.model]"
+    refuse_code_settings(tokenizer_config, f"{block} tokenizer_config")
+    refuse_code_settings(transformer_config, f"{block} transformer_config")
 
     def convert_outputs(model: Model, inputs_outputs, is_train: bool):
         _, output = inputs_outputs
@@ -333,6 +482,7 @@ def create_hf_task_layer(
             "name": name,
             "convert_inputs": _convert_inputs,
             "convert_outputs": convert_outputs,
+            "new_head": bool(new_head),
         },
         shims=[shim],
     )
@@ -351,6 +501,7 @@ def initialize_hf_task_layer(layer: Model, setting: str) -> None:
         model_cls=shim.model_cls,
         tokenizer_cls=shim.tokenizer_cls,
         setting=setting,
+        new_head=layer.attrs.get("new_head", False),
     )
     hf._init_tokenizer_config = shim._hfmodel._init_tokenizer_config
     hf._init_transformer_config = shim._hfmodel._init_transformer_config
@@ -398,28 +549,86 @@ def release_device_memory() -> None:
 
 class HFPipeSerializationMixin:
     """``to_bytes``/``from_bytes``/``to_disk``/``from_disk`` for a pipe whose model holds a
-    :class:`SafetensorsHFShim`: the pipe's ``cfg`` as JSON plus the shim's files
-    (``model.safetensors``, ``config.json``, tokenizer files) under ``model/``. No pickle."""
+    :class:`SafetensorsHFShim`. No pickle; code is never run on load.
+
+    The saved files hold the weights and tokenizer only (``model/``: ``model.safetensors``,
+    ``config.json``, tokenizer files). The pipe's settings come from the config
+    (``config.cfg`` and ``spacy.load(..., config=...)``), never from the saved files: a
+    ``cfg`` file written by earlier versions is ignored.
+
+    ``to_disk`` builds the component's folder beside the target and swaps it in
+    atomically, so a kill at any point leaves the previous save or the complete new one,
+    and no file of an earlier save survives. A failed load changes nothing."""
 
     def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
-        return srsly.msgpack_dumps({"cfg": self.cfg, "model": get_hf_shim(self.model).to_files()})
+        return srsly.msgpack_dumps({"model": get_hf_shim(self.model).to_files()})
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()):
-        msg = srsly.msgpack_loads(bytes_data)
-        self.cfg.update(msg.get("cfg", {}))
-        get_hf_shim(self.model).from_files(msg["model"], source=f"bytes of component '{self.name}'")
+        source = f"the bytes of component '{self.name}'"
+        try:
+            msg = srsly.msgpack_loads(bytes_data)
+        except Exception as err:  # noqa: BLE001 - msgpack raises several types
+            raise ValueError(f"Could not read {source}: not msgpack data ({err}).") from None
+        if not isinstance(msg, dict) or not isinstance(msg.get("model"), dict):
+            raise ValueError(f"Could not read {source}: no 'model' files in it. Re-save the pipeline.")
+        get_hf_shim(self.model).from_files(msg["model"], source=source)
         return self
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
-        path = ensure_path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        srsly.write_json(path / "cfg", self.cfg)
-        write_files_dir(get_hf_shim(self.model).to_files(), path / "model")
+        files = get_hf_shim(self.model).to_files()  # fails before anything on disk changes
+        replace_dir_atomic(lambda tmp: write_files_dir(files, tmp / "model"), ensure_path(path))
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()):
         path = ensure_path(path)
-        if (path / "cfg").exists():
-            self.cfg.update(srsly.read_json(path / "cfg"))
+        recover_dir(path)
         files = read_files_dir(path / "model")
         get_hf_shim(self.model).from_files(files, source=str(path / "model"))
         return self
+
+
+# ------------------------------------------------------------- training budget
+
+
+def fit_training_to_steps(config: Dict[str, Any], evaluations: int, warmup_fraction: float) -> Dict[str, Any]:
+    """Cap ``eval_frequency`` and the learning-rate warm-up of ``config["training"]`` so a
+    run of ``max_steps`` is evaluated about ``evaluations`` times and warms up for at most
+    ``warmup_fraction`` of its steps. Returns what changed (``{}`` when nothing did)."""
+    training = config.get("training", {})
+    max_steps = int(training.get("max_steps") or 0)
+    changed: Dict[str, Any] = {}
+    if max_steps <= 0:
+        return changed
+    frequency = max(1, max_steps // max(1, evaluations))
+    if int(training.get("eval_frequency", frequency)) > frequency:
+        changed["training.eval_frequency"] = (training["eval_frequency"], frequency)
+        training["eval_frequency"] = frequency
+    learn_rate = training.get("optimizer", {}).get("learn_rate")
+    if isinstance(learn_rate, dict) and "warmup_steps" in learn_rate:
+        warmup = max(1, int(max_steps * warmup_fraction))
+        if int(learn_rate["warmup_steps"]) > warmup:
+            changed["training.optimizer.learn_rate.warmup_steps"] = (learn_rate["warmup_steps"], warmup)
+            learn_rate["warmup_steps"] = warmup
+    return changed
+
+
+@registry.callbacks("spacy_task_pipes.fit_to_step_budget.v1")
+def create_fit_to_step_budget(evaluations: int = 10, warmup_fraction: float = 0.1):
+    """``[initialize.after_init]`` callback: a short ``spacy train`` run (``--training.max_steps
+    30``) is evaluated ``evaluations`` times and warms up for ``warmup_fraction`` of its steps,
+    instead of scoring step 0 only and shipping untrained weights. ``spacy train`` reads
+    ``[training]`` from ``nlp.config`` after initialization, so the capped values apply, are
+    logged, and are saved in the trained pipeline's config."""
+    if evaluations < 1 or not 0.0 <= warmup_fraction <= 1.0:
+        raise ValueError(
+            f"spacy_task_pipes.fit_to_step_budget.v1: evaluations ({evaluations}) must be >= 1 "
+            f"and warmup_fraction ({warmup_fraction}) between 0 and 1."
+        )
+
+    def fit(nlp):
+        for key, (old, new) in fit_training_to_steps(nlp.config, evaluations, warmup_fraction).items():
+            line = f"fit_to_step_budget: {key} {old} -> {new} (max_steps {nlp.config['training']['max_steps']})"
+            spacy_logger.info(line)
+            Printer().info(line)  # shown next to spaCy's own notices in `spacy train`
+        return nlp
+
+    return fit

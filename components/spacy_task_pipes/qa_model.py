@@ -26,6 +26,7 @@ def create_question_answering_model(
     mixed_precision: bool = False,
     mixed_precision_dtype: str = "float16",
     grad_scaler_config: Dict[str, Any] = {},
+    new_head: bool = False,
 ) -> Model[QAInT, QAOutT]:
     """Extractive QA model: a hub name or local directory loaded with
     ``AutoModelForQuestionAnswering`` when the pipeline is initialized.
@@ -36,6 +37,8 @@ def create_question_answering_model(
     mixed_precision (bool): Run the forward pass under CUDA autocast (GPU only).
     mixed_precision_dtype (str): "float16" or "bfloat16" for mixed precision.
     grad_scaler_config (dict): Arguments for thinc's ``PyTorchGradScaler``.
+    new_head (bool): At initialize, start the QA head (qa_outputs) weights that ``name`` lacks
+        (a base model). Off by default: weights that do not match completely are an error.
     """
     hf_layer = create_hf_task_layer(
         name,
@@ -45,6 +48,7 @@ def create_question_answering_model(
         mixed_precision=mixed_precision,
         mixed_precision_dtype=mixed_precision_dtype,
         grad_scaler_config=grad_scaler_config,
+        new_head=new_head,
         model_cls=AutoModelForQuestionAnswering,
     )
     return Model(
