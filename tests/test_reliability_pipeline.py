@@ -442,3 +442,19 @@ def test_package_has_no_code_execution_routes():
     # the only route by which the key reaches transformers is refused first
     hf_source = (PACKAGE / "hf.py").read_text()
     assert '_CODE_KEYS = ("trust_remote_code", "code_revision", "auto_map")' in hf_source
+
+
+# ------------------------------------------------------ hub names offline (issue #13)
+
+
+def test_uncached_hub_name_offline_fails_in_seconds_naming_the_setting(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    nlp = spacy.blank("en")
+    nlp.add_pipe("question_answerer", config={"model": {"name": "distilbert/distilbert-base-cased-distilled-squad"}})
+    start = time.perf_counter()
+    with pytest.raises(OSError, match=r"not in the Hugging Face cache.*\[components\.question_answerer\.model\] name"):
+        nlp.initialize()
+    assert time.perf_counter() - start < 5.0

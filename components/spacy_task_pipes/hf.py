@@ -126,6 +126,47 @@ def _check_weights(info: Mapping[str, Any], where: str, new_head: bool) -> None:
         )
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One short TCP probe of the Hugging Face endpoint (``HF_ENDPOINT``); False when
+    ``HF_HUB_OFFLINE`` is set."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def check_model_available(name: str, setting: str) -> None:
+    """Fail in seconds, naming ``setting``, where ``name`` is a hub model that is neither
+    in the local cache nor reachable (instead of transformers' minute of retries and
+    a connection error that names no setting). A local directory always passes."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if Path(name).expanduser().exists() or _looks_like_path(name):
+        return
+    try:
+        cached = try_to_load_from_cache(repo_id=name, filename="config.json")
+    except ValueError:  # not a valid repo id: transformers will say so itself
+        return
+    if isinstance(cached, str) or hub_reachable():
+        return
+    raise OSError(
+        f"The model {name!r} is not in the Hugging Face cache and the hub cannot be reached "
+        f"(offline). Set {setting} to a local directory written by `save_pretrained` (e.g. one "
+        "built by the project's make-*-tiny commands), or run once with network access to "
+        "fill the cache."
+    )
+
+
 def load_hf_objects(
     name: Union[str, Path],
     tokenizer_config: Mapping[str, Any],
@@ -161,6 +202,8 @@ def load_hf_objects(
         )
     if is_local:
         refuse_code_files((f.name for f in path.rglob("*") if f.is_file()), f"Model directory {path}")
+    if not is_local:
+        check_model_available(source, setting)
     load_from = str(path.absolute()) if is_local else source
     trf_config = dict(transformer_config)
     trf_config["return_dict"] = True
