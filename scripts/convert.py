@@ -4,14 +4,37 @@ from pathlib import Path
 
 import spacy
 import typer
+from spacy.language import Language
 
+from spacy_task_pipes.cli import check_encoding, existing_file, fail, output_file, user_errors
 from spacy_task_pipes.convert import ALIGNMENT_MODES, FORMATS, convert_file
-from spacy_task_pipes.io import InputError, write_docbin_atomic
+from spacy_task_pipes.io import write_docbin_atomic
 
 app = typer.Typer(add_completion=False)
 
 
+def _check_arguments(input_path: Path, output_path: Path, fmt: str, alignment_mode: str, encoding: str, n_sents: int) -> None:
+    """Every argument mistake is found before any work is done (one line, exit code 2)."""
+    existing_file(input_path, "INPUT_PATH")
+    output_file(output_path, "OUTPUT_PATH")
+    if fmt not in FORMATS:
+        fail(f"--format: must be one of {', '.join(FORMATS)}, got {fmt!r}.")
+    if alignment_mode not in ALIGNMENT_MODES:
+        fail(f"--alignment-mode: must be one of {', '.join(ALIGNMENT_MODES)}, got {alignment_mode!r}.")
+    if n_sents < 1:
+        fail(f"--n-sents: must be at least 1, got {n_sents}.")
+    check_encoding(encoding)
+
+
+def _blank(lang: str) -> Language:
+    try:
+        return spacy.blank(lang)
+    except ImportError:
+        fail(f"--lang: spaCy has no language {lang!r}; use a code such as en, es, de or xx (multi-language).")
+
+
 @app.command()
+@user_errors
 def main(
     input_path: Path = typer.Argument(..., help="Annotated input file"),
     output_path: Path = typer.Argument(..., help="Output .spacy file (written atomically)"),
@@ -22,18 +45,11 @@ def main(
     ),
     encoding: str = typer.Option("utf-8", "--encoding", help="Input encoding (CoNLL-2002 is latin-1)"),
     n_sents: int = typer.Option(10, "--n-sents", help="CoNLL: sentences per doc"),
-):
+) -> None:
     """Convert one annotated file to a .spacy DocBin. Any error names the file and line,
-    and leaves no partial output behind."""
-    if fmt not in FORMATS or alignment_mode not in ALIGNMENT_MODES:
-        typer.secho(f"--format must be one of {FORMATS}; --alignment-mode one of {ALIGNMENT_MODES}", fg="red", err=True)
-        raise typer.Exit(2)
-    nlp = spacy.blank(lang)
-    try:
-        docs, report = convert_file(nlp, input_path, fmt, alignment_mode, encoding, n_sents)
-    except (InputError, FileNotFoundError) as err:
-        typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(1)
+    exits with code 2 and leaves the output untouched."""
+    _check_arguments(input_path, output_path, fmt, alignment_mode, encoding, n_sents)
+    docs, report = convert_file(_blank(lang), input_path, fmt, alignment_mode, encoding, n_sents)
     for msg in report.messages:
         typer.secho(msg, fg="yellow", err=True)
     write_docbin_atomic(docs, output_path)

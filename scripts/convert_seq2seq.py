@@ -4,13 +4,16 @@ stored in doc._.translation / doc._.summary (DocBin with user data)."""
 
 import json
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional, Tuple
 
 import spacy
 import typer
+from spacy.language import Language
 
+from spacy_task_pipes.cli import check_encoding, existing_file, fail, output_file, user_errors
 from spacy_task_pipes.io import write_docbin_atomic
 from spacy_task_pipes.seq2seq_data import (
+    Pair,
     load_hub_pairs,
     parse_slice,
     read_pairs_file,
@@ -22,25 +25,41 @@ from spacy_task_pipes.seq2seq_data import (
 app = typer.Typer(add_completion=False, help=__doc__)
 
 SLICE_HELP = "Record slice START:END (Python slicing, before --limit), e.g. 0:2000 for train and 2000:2300 for dev"
+ENCODING_HELP = "Encoding of the input file(s), e.g. latin-1 (a UTF-8 byte-order mark is accepted)"
 
 
-def _write(pairs: Iterable, output_path: Path, field: str, lang: str, source: str, select: str, limit: int) -> None:
+def _blank(lang: str) -> Language:
     try:
-        nlp = spacy.blank(lang)
-        docs, n_read, n_empty_target = [], 0, 0
+        return spacy.blank(lang)
+    except ImportError:
+        fail(f"--lang: spaCy has no language {lang!r}; use a code such as en, es, de or xx (multi-language).")
+
+
+def _check_files(output_path: Path, encoding: str, limit: int, **inputs: Optional[Path]) -> None:
+    """Every argument mistake is found before any work is done (one line, exit code 2)."""
+    for option, path in inputs.items():
+        if path is not None:
+            existing_file(path, f"--{option}")
+    output_file(output_path, "OUTPUT_PATH")
+    if limit < 0:
+        fail(f"--limit: must be 0 (all) or more, got {limit}.")
+    check_encoding(encoding)
+
+
+def _write(pairs: Iterable[Pair], output_path: Path, field: str, lang: str, source: str, select: str, limit: int) -> None:
+    nlp = _blank(lang)
+    docs, n_read, n_empty_target = [], 0, 0
+    try:
         for src, tgt in select_pairs(pairs, parse_slice(select), limit):
             n_read += 1
             if not src.strip():
                 continue
             n_empty_target += not tgt.strip()
             docs.append(reference_doc(nlp, src, tgt, field))
-    except (ValueError, FileNotFoundError, ImportError) as err:
-        typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(1)
+    except ImportError as err:  # --hf-dataset without the `datasets` package
+        fail(str(err))
     if not docs:
-        typer.secho(f"{source}: no records selected (--slice {select!r}, --limit {limit}); nothing written.",
-                    fg="red", err=True)
-        raise typer.Exit(1)
+        fail(f"{source}: no records selected (--slice {select!r}, --limit {limit}); nothing written.")
     n = write_docbin_atomic(docs, output_path, store_user_data=True)
     typer.echo(json.dumps({"source": source, "field": field, "records": n_read, "docs": n,
                            "skipped_empty_source": n_read - n, "empty_target": n_empty_target,
@@ -49,22 +68,22 @@ def _write(pairs: Iterable, output_path: Path, field: str, lang: str, source: st
 
 def _check_one(files: bool, hub: str) -> None:
     if files == bool(hub):
-        typer.secho("Give exactly one input: a file (--input, or --source and --target) or --hf-dataset NAME.",
-                    fg="red", err=True)
-        raise typer.Exit(2)
+        fail("Give exactly one input: a file (--input, or --source and --target) or --hf-dataset NAME.")
 
 
 def _pairs_from_file_or_hub(input_path: Optional[Path], hf_dataset: str, hf_config: str, split: str,
-                            source_field: str, target_field: str):
+                            source_field: str, target_field: str, encoding: str) -> Tuple[Iterator[Pair], str]:
     """(pairs, name) from one pairs file (.tsv/.jsonl/.csv) or a `datasets` hub name."""
     if hf_dataset:
         pairs = load_hub_pairs(hf_dataset, config=hf_config, split=split, source_field=source_field,
                                target_field=target_field)
         return pairs, f"{hf_dataset}[{split}]"
-    return read_pairs_file(input_path, source_field, target_field), str(input_path)
+    assert input_path is not None
+    return read_pairs_file(input_path, source_field, target_field, encoding), str(input_path)
 
 
 @app.command("translation")
+@user_errors
 def translation(
     output_path: Path = typer.Argument(..., help="Output .spacy file (written atomically)"),
     source: Optional[Path] = typer.Option(None, "--source", "-s", help="Source sentences, one a line (e.g. Tatoeba .spa)"),
@@ -79,23 +98,26 @@ def translation(
     limit: int = typer.Option(0, "--limit", help="At most this many records (0: all)"),
     field: str = typer.Option("translation", "--field", help="Doc extension that holds the target"),
     lang: str = typer.Option("xx", "--lang", "-l", help="Language of the blank tokenizer (the source language)"),
-):
-    """Parallel text -> DocBin with the target in doc._.translation."""
+    encoding: str = typer.Option("utf-8", "--encoding", help=ENCODING_HELP),
+) -> None:
+    """Parallel text -> DocBin with the target in doc._.translation. Errors name the file
+    and line and exit with code 2; the output is then left untouched."""
     if (source is None) != (target is None):
-        typer.secho("--source and --target go together: give both line-aligned files.", fg="red", err=True)
-        raise typer.Exit(2)
+        fail("--source and --target go together: give both line-aligned files.")
     if source is not None and input_path is not None:
-        typer.secho("Give either --input or --source/--target, not both.", fg="red", err=True)
-        raise typer.Exit(2)
+        fail("Give either --input or --source/--target, not both.")
     _check_one(source is not None or input_path is not None, hf_dataset)
-    if source is not None:
-        pairs, name = read_parallel_text(source, target), f"{source} + {target}"
+    _check_files(output_path, encoding, limit, source=source, target=target, input=input_path)
+    if source is not None and target is not None:
+        pairs, name = read_parallel_text(source, target, encoding), f"{source} + {target}"
     else:
-        pairs, name = _pairs_from_file_or_hub(input_path, hf_dataset, hf_config, split, source_field, target_field)
+        pairs, name = _pairs_from_file_or_hub(input_path, hf_dataset, hf_config, split, source_field, target_field,
+                                              encoding)
     _write(pairs, output_path, field, lang, name, select, limit)
 
 
 @app.command("summarization")
+@user_errors
 def summarization(
     output_path: Path = typer.Argument(..., help="Output .spacy file (written atomically)"),
     input_path: Optional[Path] = typer.Option(None, "--input", "-i", help="JSONL or CSV (with header), or .tsv (text<TAB>summary)"),
@@ -108,10 +130,14 @@ def summarization(
     limit: int = typer.Option(0, "--limit", help="At most this many records (0: all)"),
     field: str = typer.Option("summary", "--field", help="Doc extension that holds the summary"),
     lang: str = typer.Option("en", "--lang", "-l", help="Language of the blank tokenizer"),
-):
-    """Texts with reference summaries -> DocBin with the summary in doc._.summary."""
+    encoding: str = typer.Option("utf-8", "--encoding", help=ENCODING_HELP),
+) -> None:
+    """Texts with reference summaries -> DocBin with the summary in doc._.summary. Errors
+    name the file and line and exit with code 2; the output is then left untouched."""
     _check_one(input_path is not None, hf_dataset)
-    pairs, name = _pairs_from_file_or_hub(input_path, hf_dataset, hf_config, split, text_field, summary_field)
+    _check_files(output_path, encoding, limit, input=input_path)
+    pairs, name = _pairs_from_file_or_hub(input_path, hf_dataset, hf_config, split, text_field, summary_field,
+                                          encoding)
     _write(pairs, output_path, field, lang, name, select, limit)
 
 

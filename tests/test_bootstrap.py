@@ -66,7 +66,7 @@ def test_load_patterns_reports_bad_lines(tmp_path):
     with pytest.raises(InputError, match=r":1: 'pattern' must be a non-empty"):
         load_patterns(path)
     path.write_text('{"label": "GADGET", "pattern": [{"LOWERR": "pixel"}], "id": "px"}\n')
-    with pytest.raises(InputError, match=r"pattern line 1 \(px\): invalid token pattern"):
+    with pytest.raises(InputError, match=r"patterns.jsonl:1: invalid token pattern 'px': \[pattern -> 0 -> LOWERR\]"):
         RuleMatcher(spacy.blank("en"), load_patterns(path))
 
 
@@ -153,6 +153,6 @@ def test_bootstrap_cli_reports_bad_input(tmp_path):
     patterns = tmp_path / "patterns.jsonl"
     patterns.write_text('{"label": "GADGET", "pattern": "Pixel 7"}\n')
     result = run_script("bootstrap", texts, patterns, tmp_path / "out")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "texts.jsonl:2: expected an object with a string 'text' field" in result.output
     assert not (tmp_path / "out").exists()

@@ -132,12 +132,12 @@ def test_cli_writes_atomically_and_keeps_old_output_on_failure(tmp_path):
     lines = [json.dumps({"text": f"text {i}", "entities": []}) for i in range(600)] + ['{"text": oops}']
     bad = write(tmp_path / "bad.jsonl", "\n".join(lines) + "\n")
     result = run_script("convert", bad, out)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "bad.jsonl:601: invalid JSON" in result.output
     assert out.read_bytes() == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["gold.spacy"], "no temp files left behind"
     result = run_script("convert", bad, tmp_path / "fresh.spacy")
-    assert result.exit_code == 1 and not (tmp_path / "fresh.spacy").exists()
+    assert result.exit_code == 2 and not (tmp_path / "fresh.spacy").exists()
 
 
 def test_real_conll2002_spanish(shared_data, tmp_path):

@@ -77,7 +77,7 @@ def test_convert_bad_records_name_the_place(tmp_path, mutate, message):
     srsly.write_json(src, data)
     out = tmp_path / "out.spacy"
     res = run_script("convert_qa", out, "--input", src)
-    assert res.exit_code == 1
+    assert res.exit_code == 2
     assert str(src) in res.output and __import__("re").search(message, res.output), res.output
     assert not out.exists() and not list(tmp_path.glob(".out.spacy*"))
 
@@ -87,15 +87,15 @@ def test_convert_bad_invocations(tmp_path):
     out = tmp_path / "out.spacy"
     (tmp_path / "broken.json").write_text('{"data": [', encoding="utf-8")
     res = run_script("convert_qa", out, "--input", tmp_path / "broken.json")
-    assert res.exit_code == 1 and "broken.json" in res.output and "not valid JSON" in res.output
+    assert res.exit_code == 2 and "broken.json" in res.output and "not valid JSON" in res.output
     res = run_script("convert_qa", out, "--input", tmp_path / "missing.json")
-    assert res.exit_code == 1 and "missing.json" in res.output
+    assert res.exit_code == 2 and "missing.json" in res.output
     res = run_script("convert_qa", out)
     assert res.exit_code == 2 and "exactly one" in res.output
     res = run_script("convert_qa", out, "--input", src, "--articles", "a:b")
-    assert res.exit_code == 1 and "0:40" in res.output
+    assert res.exit_code == 2 and "0:40" in res.output
     res = run_script("convert_qa", out, "--input", src, "--articles", "5:")
-    assert res.exit_code == 1 and "no paragraphs" in res.output
+    assert res.exit_code == 2 and "no paragraphs" in res.output
     assert not out.exists()
 
 
@@ -172,7 +172,7 @@ def test_benchmark_qa_builds_model_from_encoder(tmp_path, qa_models):
     assert res.exit_code == 0, res.output
     assert (model_dir / "model.safetensors").exists() and (model_dir / "tokenizer.json").exists()
     res = run_script("benchmark_qa", src, tmp_path / "s.json", "--model", tmp_path / "none", "--encoder", tmp_path / "nope")
-    assert res.exit_code == 1 and "nope" in res.output
+    assert res.exit_code == 2 and "nope" in res.output
 
 
 def test_train_qa_hf_smoke(tmp_path, qa_models):

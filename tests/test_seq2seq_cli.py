@@ -111,7 +111,7 @@ def test_convert_bad_jsonl_names_the_line(tmp_path, content, args, message):
     path.write_text(content, encoding="utf-8")
     out = tmp_path / "out.spacy"
     res = run_script("convert_seq2seq", "translation", out, "--input", path, *args)
-    assert res.exit_code == 1, res.output
+    assert res.exit_code == 2, res.output
     assert re.search(message, res.output.replace("\n", "")), res.output
     assert not out.exists() and not list(tmp_path.glob(".out.spacy*"))
 
@@ -122,26 +122,26 @@ def test_convert_bad_inputs(tmp_path):
     tsv = tmp_path / "bad.tsv"
     tsv.write_text("a\tb\nno tab here\n", encoding="utf-8")
     res = run_script("convert_seq2seq", "translation", out, "--input", tsv)
-    assert res.exit_code == 1 and "bad.tsv, line 2" in res.output
+    assert res.exit_code == 2 and "bad.tsv, line 2" in res.output
     tgt.write_text("um\ndois\n", encoding="utf-8")
     res = run_script("convert_seq2seq", "translation", out, "-s", src, "-t", tgt)
-    assert res.exit_code == 1 and "not line-aligned" in res.output and "x.por has 2" in res.output.replace("\n", "")
+    assert res.exit_code == 2 and "not line-aligned" in res.output and "x.por has 2" in res.output.replace("\n", "")
     latin = tmp_path / "latin.spa"
     latin.write_bytes("uno\nmañana\n".encode("latin-1"))
     tgt.write_text("um\namanhã\n", encoding="utf-8")
     res = run_script("convert_seq2seq", "translation", out, "-s", latin, "-t", tgt)
-    assert res.exit_code == 1 and "latin.spa:2" in res.output
+    assert res.exit_code == 2 and "latin.spa:2" in res.output
     res = run_script("convert_seq2seq", "translation", out, "-s", src)
     assert res.exit_code == 2 and "go together" in res.output
     res = run_script("convert_seq2seq", "summarization", out)
     assert res.exit_code == 2 and "exactly one" in res.output
     res = run_script("convert_seq2seq", "summarization", out, "-i", dialog_file(tmp_path), "--slice", "x")
-    assert res.exit_code == 1 and "0:2000" in res.output
+    assert res.exit_code == 2 and "0:2000" in res.output
     res = run_script("convert_seq2seq", "summarization", out, "-i", dialog_file(tmp_path), "--slice", "10:",
                      "--summary-field", "summary1")
-    assert res.exit_code == 1 and "no records selected" in res.output
+    assert res.exit_code == 2 and "no records selected" in res.output
     res = run_script("convert_seq2seq", "translation", out, "-i", tmp_path / "missing.tsv")
-    assert res.exit_code == 1 and "missing.tsv" in res.output
+    assert res.exit_code == 2 and "missing.tsv" in res.output
     assert not out.exists()
 
 
@@ -184,7 +184,7 @@ def test_make_model_and_benchmark_smoke(tmp_path, seq2seq_models):
         assert r["agreement_ours_vs_hf_pipeline_same_batches"] == 1.0
         assert r["agreement_hf_pipeline_vs_bare_generate"] == 1.0
     res = run_script("benchmark_seq2seq", out, "--model", tmp_path / "nope", "--translation-data", src)
-    assert res.exit_code == 1 and "make_seq2seq_model" in res.output
+    assert res.exit_code == 2 and "make_seq2seq_model" in res.output
 
 
 def test_hf_pipeline_same_batches_feeds_our_batches_and_restores_order():

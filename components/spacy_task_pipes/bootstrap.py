@@ -13,17 +13,24 @@ Overlapping matches are resolved with "longest span wins" (ties: the earlier spa
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+import srsly
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, DocBin, Span
 from spacy.util import filter_spans
 
-from .io import InputError, PathLike, iter_jsonl
+from .io import InputError, PathLike, iter_jsonl, read_texts
+
+# Token attributes the blank tokenizer sets, so phrase patterns can match on them
+# (TAG, POS, LEMMA... would need a trained pipeline on the texts).
+PHRASE_ATTRS = ("LOWER", "ORTH", "TEXT", "NORM", "SHAPE")
+OUTPUT_NAMES = ("train.spacy", "dev.spacy", "bootstrap_stats.json")
 
 
 @dataclass(frozen=True)
@@ -32,36 +39,86 @@ class Pattern:
     pattern: object  # str (phrase) or list of token dicts
     id: str
     line: int
+    path: str = ""
+
+    @property
+    def where(self) -> str:
+        """``file:line`` of the pattern (``pattern line N`` for patterns built in code)."""
+        return f"{self.path}:{self.line}" if self.path else f"pattern line {self.line}"
+
+
+def _check_pattern_record(path: PathLike, lineno: int, record: Any) -> None:
+    if not isinstance(record, dict) or "label" not in record or "pattern" not in record:
+        raise InputError(
+            f"{path}:{lineno}: a pattern needs 'label' and 'pattern' keys, "
+            f'e.g. {{"label": "GADGET", "pattern": "iPhone X"}}; got {str(record)[:80]!r}.'
+        )
+    label = record["label"]
+    if not isinstance(label, str) or not label.strip() or label != label.strip():
+        raise InputError(
+            f"{path}:{lineno}: 'label' must be a non-empty string without surrounding "
+            f"whitespace, e.g. \"GADGET\"; got {label!r}."
+        )
+    pattern = record["pattern"]
+    is_phrase = isinstance(pattern, str)
+    is_tokens = isinstance(pattern, list) and all(isinstance(t, dict) for t in pattern)
+    if not (is_phrase and pattern.strip()) and not (is_tokens and pattern):
+        raise InputError(
+            f"{path}:{lineno}: 'pattern' must be a non-empty string (phrase) or a "
+            f"non-empty list of token dicts; got {str(pattern)[:80]!r}."
+        )
+    if is_tokens and any("_" in token for token in pattern):
+        raise InputError(
+            f"{path}:{lineno}: token pattern uses a custom attribute ('_'), which bootstrap "
+            "docs do not have; match on built-in attributes such as LOWER, TEXT or SHAPE."
+        )
 
 
 def load_patterns(path: PathLike, encoding: str = "utf-8") -> List[Pattern]:
     """Read an EntityRuler-style JSONL pattern file, validating each record."""
     patterns = []
     for lineno, record in iter_jsonl(path, encoding=encoding):
-        if not isinstance(record, dict) or "label" not in record or "pattern" not in record:
-            raise InputError(
-                f"{path}:{lineno}: a pattern needs 'label' and 'pattern' keys, "
-                f'e.g. {{"label": "GADGET", "pattern": "iPhone X"}}; got {str(record)[:80]!r}.'
-            )
-        pattern = record["pattern"]
-        is_phrase = isinstance(pattern, str)
-        is_tokens = isinstance(pattern, list) and all(isinstance(t, dict) for t in pattern)
-        if not (is_phrase and pattern.strip()) and not (is_tokens and pattern):
-            raise InputError(
-                f"{path}:{lineno}: 'pattern' must be a non-empty string (phrase) or a "
-                f"non-empty list of token dicts; got {str(pattern)[:80]!r}."
-            )
+        _check_pattern_record(path, lineno, record)
         patterns.append(
             Pattern(
-                label=str(record["label"]),
-                pattern=pattern,
+                label=record["label"],
+                pattern=record["pattern"],
                 id=str(record.get("id") or f"line{lineno}"),
                 line=lineno,
+                path=str(path),
             )
         )
     if not patterns:
         raise InputError(f"{path}: no patterns found; add at least one pattern line.")
     return patterns
+
+
+def load_texts(path: PathLike, encoding: str = "utf-8") -> List[str]:
+    """The texts to annotate (see :func:`io.read_texts`); no text at all is an error."""
+    texts = read_texts(path, encoding=encoding)
+    if not texts:
+        raise InputError(
+            f"{path}: no texts found (the file is empty or has only blank lines); give "
+            'JSONL with a "text" field per line, or a .txt file with one text per line.'
+        )
+    return texts
+
+
+def check_phrase_attr(attr: str) -> str:
+    """``attr`` upper-cased if phrase patterns can match on it over blank-tokenizer docs."""
+    name = attr.upper()
+    if name not in PHRASE_ATTRS:
+        raise ValueError(
+            f"phrase_attr {attr!r} is not an attribute the tokenizer sets; use one of "
+            f"{', '.join(PHRASE_ATTRS)}."
+        )
+    return name
+
+
+def _pattern_error(err: Exception) -> str:
+    """spaCy's (multi-line) pattern validation error as one short clause."""
+    details = [line.strip("- ").strip() for line in str(err).splitlines() if line.strip().startswith("- [")]
+    return "; ".join(details) if details else " ".join(str(err).split())
 
 
 @dataclass
@@ -104,7 +161,7 @@ class RuleMatcher:
     def __init__(self, nlp: Language, patterns: Sequence[Pattern], phrase_attr: str = "LOWER"):
         self.labels = sorted({p.label for p in patterns})
         self.matcher = Matcher(nlp.vocab, validate=True)
-        self.phrase_matcher = PhraseMatcher(nlp.vocab, attr=phrase_attr)
+        self.phrase_matcher = PhraseMatcher(nlp.vocab, attr=check_phrase_attr(phrase_attr))
         self._key_info: Dict[int, Tuple[str, str]] = {}
         phrases: Dict[str, List[Doc]] = {}
         phrase_owner: Dict[str, Pattern] = {}
@@ -118,8 +175,11 @@ class RuleMatcher:
             else:
                 try:
                     self.matcher.add(key, [p.pattern])
-                except (ValueError, KeyError) as err:
-                    raise InputError(f"pattern line {p.line} ({p.id}): invalid token pattern: {err}") from None
+                except (ValueError, KeyError, TypeError, re.error) as err:
+                    raise InputError(
+                        f"{p.where}: invalid token pattern {p.id!r}: {_pattern_error(err)}. Fix the "
+                        "pattern (https://spacy.io/usage/rule-based-matching#adding-patterns-attributes)."
+                    ) from None
         for key, docs in phrases.items():
             self.phrase_matcher.add(key, docs)
         self.stats = MatchStats()
@@ -212,13 +272,36 @@ def bootstrap_docs(
     return docs
 
 
+def check_dev_fraction(dev_fraction: float) -> float:
+    if not 0.0 <= dev_fraction < 1.0:
+        raise ValueError(f"dev_fraction must be in [0, 1), e.g. 0.2 for a 20% dev split; got {dev_fraction}")
+    return dev_fraction
+
+
 def split_docs(docs: Sequence[Doc], dev_fraction: float, seed: int) -> Tuple[List[Doc], List[Doc]]:
     """Seeded shuffle and split into ``(train, dev)``."""
-    if not 0.0 <= dev_fraction < 1.0:
-        raise ValueError(f"dev_fraction must be in [0, 1), got {dev_fraction}")
+    check_dev_fraction(dev_fraction)
     order = list(range(len(docs)))
     random.Random(seed).shuffle(order)
     n_dev = int(round(len(docs) * dev_fraction))
     dev = [docs[i] for i in order[:n_dev]]
     train = [docs[i] for i in order[n_dev:]]
     return train, dev
+
+
+def _docbin_bytes(docs: Iterable[Doc]) -> bytes:
+    doc_bin = DocBin()
+    for doc in docs:
+        doc_bin.add(doc)
+    return doc_bin.to_bytes()
+
+
+def bootstrap_outputs(
+    output_dir: PathLike, train: Sequence[Doc], dev: Sequence[Doc], stats: Dict[str, Any]
+) -> Dict[Path, bytes]:
+    """The contents of ``train.spacy``, ``dev.spacy`` and ``bootstrap_stats.json`` of one
+    run, built in memory so that they can be written as one transaction
+    (:func:`io.write_files_atomic`)."""
+    output_dir = Path(output_dir)
+    contents = (_docbin_bytes(train), _docbin_bytes(dev), (srsly.json_dumps(stats, indent=2) + "\n").encode("utf-8"))
+    return {output_dir / name: data for name, data in zip(OUTPUT_NAMES, contents)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import re
 from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
@@ -41,7 +42,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str) -> NoReturn:
     """Print ``message`` as one red line on stderr and exit with code 2."""
-    typer.secho(" ".join(str(message).split()), fg="red", err=True)
+    # one line: newlines (and the indentation around them) become one space; spaces
+    # inside the message, e.g. in a quoted value, are kept
+    typer.secho(re.sub(r"\s*\n\s*", " ", str(message)).strip(), fg="red", err=True)
     raise typer.Exit(EXIT_USER_ERROR)
 
 

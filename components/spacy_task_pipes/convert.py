@@ -62,21 +62,33 @@ def detect_format(path: PathLike, encoding: str = "utf-8") -> str:
     raise InputError(f"{path}: file is empty; nothing to convert.")
 
 
+def _is_offset(value: object) -> bool:
+    """An integer character offset (JSON ``true`` is a ``bool``, which Python counts as 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_entity(path: PathLike, line: int, ent: object) -> Tuple[int, int, str]:
+    """``ent`` as ``(start, end, label)``: integer offsets and a non-empty label."""
+    if not (isinstance(ent, (list, tuple)) and len(ent) == 3 and _is_offset(ent[0]) and _is_offset(ent[1])):
+        raise InputError(
+            f"{path}:{line}: entity {ent!r} is not [start, end, label] with integer offsets "
+            "(not strings, floats or booleans)."
+        )
+    start, end, label = ent
+    if not isinstance(label, str) or not label.strip() or label != label.strip():
+        raise InputError(
+            f"{path}:{line}: entity {ent!r} needs a non-empty string label without surrounding "
+            'whitespace, e.g. [0, 5, "ORG"]; an empty label would be stored as no entity (O).'
+        )
+    return start, end, label
+
+
 def _check_entities(path: PathLike, line: int, text: str, entities: object) -> List[Tuple[int, int, str]]:
     if not isinstance(entities, list):
         raise InputError(f"{path}:{line}: 'entities' must be a list of [start, end, label]; got {str(entities)[:60]!r}.")
     checked = []
     for ent in entities:
-        ok = (
-            isinstance(ent, (list, tuple))
-            and len(ent) == 3
-            and isinstance(ent[0], int)
-            and isinstance(ent[1], int)
-            and isinstance(ent[2], str)
-        )
-        if not ok:
-            raise InputError(f"{path}:{line}: entity {ent!r} is not [start, end, label] with integer offsets.")
-        start, end, label = ent
+        start, end, label = _check_entity(path, line, ent)
         if not 0 <= start < end <= len(text):
             raise InputError(
                 f"{path}:{line}: entity {ent!r} is out of range for a text of {len(text)} "

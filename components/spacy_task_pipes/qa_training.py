@@ -10,17 +10,20 @@ The predicted side of each :class:`Example` carries the same questions.
 from __future__ import annotations
 
 import collections
+import json
 import re
 import string
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-import srsly
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.util import ensure_path, registry
 
+from .io import InputError, iter_lines
 from .question_answering import ANSWERS_KEY
 
 
@@ -45,20 +48,25 @@ def parse_article_slice(text: str) -> slice:
     return slice(start, end)
 
 
-def load_squad_data(path: Union[str, Path]) -> Dict[str, Any]:
-    """The parsed SQuAD JSON object of ``path`` (``{"data": [articles]}``)."""
+SQUAD_LAYOUT = '{"version": ..., "data": [{"title", "paragraphs": [{"context", "qas"}]}]}'
+
+
+def load_squad_data(path: Union[str, Path], encoding: str = "utf-8") -> Dict[str, Any]:
+    """The parsed SQuAD JSON object of ``path`` (``{"data": [articles]}``). A UTF-8
+    byte-order mark is accepted; decoding and JSON errors name the file and line."""
     path = ensure_path(path)
     if not path.exists():
         raise FileNotFoundError(f"SQuAD file not found: {path}. Check the corpus path in the config.")
+    text = "\n".join(line for _, line in iter_lines(path, encoding))
     try:
-        data = srsly.read_json(path)
-    except ValueError as err:
-        raise ValueError(
-            f"{path} is not valid JSON ({err}). Expected the official SQuAD layout "
-            '{"version": ..., "data": [{"title", "paragraphs": [{"context", "qas"}]}]}.'
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"{path}:{err.lineno}: not valid JSON ({err.msg} at column {err.colno}). Expected the "
+            f"official SQuAD layout {SQUAD_LAYOUT}."
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise ValueError(
+        raise InputError(
             f"{path} is not SQuAD JSON: expected an object with a 'data' list of articles "
             '({"title", "paragraphs": [{"context", "qas": [...]}]}).'
         )
@@ -100,23 +108,133 @@ def hf_records_to_squad(records: Iterable[Dict[str, Any]], source: str = "datase
     return {"version": source, "data": articles}
 
 
+@dataclass(frozen=True)
+class AnswerRepair:
+    """A gold answer whose ``answer_start`` did not point at its text, moved to the
+    occurrence of the text nearest to ``answer_start``."""
+
+    source: str
+    article: int
+    paragraph: int
+    question_id: str
+    text: str
+    given_start: int
+    start: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.source}: data[{self.article}].paragraphs[{self.paragraph}] question "
+            f"{self.question_id!r}: answer {self.text!r} is not at answer_start {self.given_start}; "
+            f"moved to its nearest occurrence at {self.start}"
+        )
+
+
+def _nearest_occurrence(context: str, text: str, start: int) -> int:
+    """The offset of the occurrence of ``text`` in ``context`` nearest to ``start``
+    (the earlier one on a tie), or -1."""
+    best = -1
+    found = context.find(text)
+    while found >= 0:
+        if best < 0 or abs(found - start) < abs(best - start):
+            best = found
+        found = context.find(text, found + 1)
+    return best
+
+
+def _answer_text_and_start(where: str, k: int, ans: Any, context: str) -> Tuple[str, int]:
+    """``answers[k]`` as ``(text, answer_start)``: a non-empty string and an integer
+    offset inside the context (JSON strings, floats and booleans are refused)."""
+    if not isinstance(ans, dict) or not isinstance(ans.get("text"), str) or "answer_start" not in ans:
+        raise InputError(
+            f"{where}: answers[{k}] needs 'text' (a string) and an integer 'answer_start'; got {str(ans)[:80]!r}."
+        )
+    text, start = ans["text"], ans["answer_start"]
+    if not text.strip():
+        raise InputError(
+            f"{where}: answers[{k}].text is empty but the question is not is_impossible. Give the "
+            'answer text, or remove the answer and set "is_impossible": true.'
+        )
+    if not isinstance(start, int) or isinstance(start, bool):
+        raise InputError(
+            f"{where}: answers[{k}].answer_start must be an integer character offset, got "
+            f"{start!r} ({type(start).__name__}). Fix the field."
+        )
+    if not 0 <= start < len(context):
+        raise InputError(
+            f"{where}: answers[{k}].answer_start {start} is outside the context "
+            f"(0 to {len(context) - 1}). Fix the field."
+        )
+    return text, start
+
+
+def _gold_answers(
+    where: str, qa: Dict[str, Any], context: str, place: Tuple[str, int, int]
+) -> Tuple[List[Dict[str, Any]], List[AnswerRepair]]:
+    """The checked answers of an answerable question, and the repairs made to them."""
+    raw = qa.get("answers", [])
+    if not isinstance(raw, list):
+        raise InputError(f"{where}: 'answers' must be a list of {{\"text\", \"answer_start\"}}; got {str(raw)[:60]!r}.")
+    answers, repairs = [], []
+    for k, ans in enumerate(raw):
+        text, start = _answer_text_and_start(where, k, ans, context)
+        if context[start : start + len(text)] != text:
+            nearest = _nearest_occurrence(context, text, start)
+            if nearest < 0:
+                raise InputError(
+                    f"{where}: answers[{k}].text {text!r} is not at answer_start {start} nor "
+                    "anywhere in the context. Fix the answer text or answer_start."
+                )
+            repairs.append(AnswerRepair(*place, str(qa.get("id", "")), text, start, nearest))
+            start = nearest
+        answers.append({"text": text, "start": start})
+    return answers, repairs
+
+
+def _squad_question(
+    where: str, qa: Any, context: str, place: Tuple[str, int, int]
+) -> Tuple[Dict[str, Any], List[AnswerRepair]]:
+    """One checked ``{"id", "question", "answers", "is_impossible"}`` record; the answers
+    of an ``is_impossible`` question are dropped unchecked (SQuAD 2.0 keeps them apart)."""
+    if not isinstance(qa, dict) or not isinstance(qa.get("question"), str):
+        raise InputError(f"{where} has no string 'question'. Fix or remove the record.")
+    flag = qa.get("is_impossible", False)
+    if not isinstance(flag, bool):
+        raise InputError(f"{where}: 'is_impossible' must be true or false, got {flag!r}. Fix the field.")
+    answers, repairs = ([], []) if flag else _gold_answers(where, qa, context, place)
+    record = {"id": str(qa.get("id", "")), "question": qa["question"], "answers": answers,
+              "is_impossible": flag or not answers}
+    return record, repairs
+
+
+def _report_repairs(repairs: List[AnswerRepair], sink: Optional[List[AnswerRepair]]) -> None:
+    if sink is not None:
+        sink.extend(repairs)
+    else:
+        for repair in repairs:
+            warnings.warn(str(repair), stacklevel=3)
+
+
 def iter_squad_paragraphs(
     data: Dict[str, Any],
     source: str = "SQuAD data",
     articles: Union[slice, str, None] = None,
     max_questions: int = 0,
+    repairs: Optional[List[AnswerRepair]] = None,
 ) -> Iterator[Dict[str, Any]]:
     """Yield ``{"context", "qas": [{"id", "question", "answers", "is_impossible"}]}``
     per paragraph of parsed SQuAD v1.1/v2.0 data, with answer offsets checked.
 
     articles: a slice (or ``"START:END"`` text) of the articles to keep.
     max_questions: stop after this many questions (0: all); the last paragraph is cut.
+    repairs: collects every answer moved to the occurrence of its text nearest to an
+        ``answer_start`` that missed it (:class:`AnswerRepair`); without a list each
+        repair is a warning, never silent.
     """
     if isinstance(articles, str):
         articles = parse_article_slice(articles)
     all_articles = data.get("data") if isinstance(data, dict) else None
     if not isinstance(all_articles, list):
-        raise ValueError(f"{source} is not SQuAD data: expected an object with a 'data' list.")
+        raise InputError(f"{source} is not SQuAD data: expected an object with a 'data' list.")
     indices = range(len(all_articles))
     if articles is not None:
         indices = indices[articles]
@@ -124,56 +242,29 @@ def iter_squad_paragraphs(
     for a_idx in indices:
         article = all_articles[a_idx]
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
-            raise ValueError(
+            raise InputError(
                 f"{source}: data[{a_idx}] is not an article: expected an object with a "
                 "'paragraphs' list."
             )
         for p_idx, para in enumerate(article["paragraphs"]):
             where = f"{source}: data[{a_idx}].paragraphs[{p_idx}]"
             if not isinstance(para, dict) or not isinstance(para.get("context"), str):
-                raise ValueError(f"{where} has no string 'context'. Each paragraph needs 'context' and 'qas'.")
-            context = para["context"]
+                raise InputError(f"{where} has no string 'context'. Each paragraph needs 'context' and 'qas'.")
+            if not isinstance(para.get("qas", []), list):
+                raise InputError(f"{where}: 'qas' must be a list of questions.")
             qas = []
             for q_idx, qa in enumerate(para.get("qas", [])):
                 if max_questions and n_questions >= max_questions:
                     break
-                if not isinstance(qa, dict) or not isinstance(qa.get("question"), str):
-                    raise ValueError(
-                        f"{where}.qas[{q_idx}] (id {qa.get('id') if isinstance(qa, dict) else None!r}) "
-                        "has no string 'question'. Fix or remove the record."
-                    )
-                answers = []
-                for ans in qa.get("answers", []):
-                    try:
-                        text, start = ans["text"], int(ans["answer_start"])
-                    except (KeyError, TypeError, ValueError):
-                        raise ValueError(
-                            f"{where} question {qa.get('id')!r}: answer {ans!r} needs 'text' "
-                            "and an integer 'answer_start'."
-                        ) from None
-                    if context[start : start + len(text)] != text:
-                        found = context.find(text, max(0, start - 20))
-                        if found < 0:
-                            found = context.find(text)
-                        if found < 0:
-                            raise ValueError(
-                                f"{where} question {qa.get('id')!r}: answer {text!r} is not at "
-                                f"answer_start {start} nor found in the context. Fix answer_start."
-                            )
-                        start = found
-                    answers.append({"text": text, "start": start})
-                impossible = bool(qa.get("is_impossible", False)) or not answers
-                qas.append(
-                    {
-                        "id": str(qa.get("id", "")),
-                        "question": qa["question"],
-                        "answers": [] if qa.get("is_impossible", False) else answers,
-                        "is_impossible": impossible,
-                    }
+                qid = qa.get("id") if isinstance(qa, dict) else None
+                record, fixed = _squad_question(
+                    f"{where}.qas[{q_idx}] (id {qid!r})", qa, para["context"], (source, a_idx, p_idx)
                 )
+                _report_repairs(fixed, repairs)
+                qas.append(record)
                 n_questions += 1
             if qas or not (max_questions and n_questions >= max_questions):
-                yield {"context": context, "qas": qas}
+                yield {"context": para["context"], "qas": qas}
             if max_questions and n_questions >= max_questions:
                 return
 

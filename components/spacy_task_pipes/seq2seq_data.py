@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+from io import StringIO
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -24,7 +25,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.util import ensure_path, registry
 
-from .io import iter_jsonl, iter_lines
+from .io import InputError, iter_jsonl, iter_lines, write_bytes_atomic
 from .seq2seq import register_doc_field
 
 Pair = Tuple[str, str]
@@ -40,10 +41,18 @@ def _existing(path: Union[str, Path], what: str) -> Path:
     return p
 
 
-def read_parallel_text(source_path: Union[str, Path], target_path: Union[str, Path]) -> Iterator[Pair]:
-    """(source, target) pairs from two line-aligned text files (UTF-8)."""
-    src = [line for _, line in iter_lines(_existing(source_path, "Source file"))]
-    tgt = [line for _, line in iter_lines(_existing(target_path, "Target file"))]
+def _text_lines(path: Path, encoding: str) -> List[str]:
+    """The lines of a text file; a byte-order mark is dropped and decoding errors name
+    the file and line (:func:`io.iter_lines`)."""
+    return [line for _, line in iter_lines(path, encoding)]
+
+
+def read_parallel_text(
+    source_path: Union[str, Path], target_path: Union[str, Path], encoding: str = "utf-8"
+) -> Iterator[Pair]:
+    """(source, target) pairs from two line-aligned text files."""
+    src = _text_lines(_existing(source_path, "Source file"), encoding)
+    tgt = _text_lines(_existing(target_path, "Target file"), encoding)
     if len(src) != len(tgt):
         raise ValueError(
             f"Parallel files are not line-aligned: {source_path} has {len(src)} lines, "
@@ -52,29 +61,87 @@ def read_parallel_text(source_path: Union[str, Path], target_path: Union[str, Pa
     yield from zip(src, tgt)
 
 
+def _read_tsv(path: Path, encoding: str) -> Iterator[Pair]:
+    for n, line in enumerate(_text_lines(path, encoding), 1):
+        if not line:
+            continue
+        cols = line.split("\t")
+        if len(cols) < 2:
+            raise ValueError(f"{path}, line {n}: expected source<TAB>target, found {len(cols)} column(s).")
+        yield cols[0], cols[1]
+
+
+def _swallowed_line(row: List[str], n_fields: int) -> Optional[str]:
+    """A line inside a multi-line field of ``row`` that reads as a whole record of its
+    own (``n_fields`` fields): the sign of a quote left open on an earlier line."""
+    for value in row:
+        for line in value.split("\n")[1:]:
+            if line.strip() and len(next(csv.reader([line]))) == n_fields:
+                return line
+    return None
+
+
+def _check_csv_record(path: Path, span: Tuple[int, int], row: List[str], header: List[str], one_line_before: bool) -> None:
+    """``one_line_before``: there are earlier records and each of them is one line."""
+    start, end = span
+    if len(row) != len(header):
+        raise InputError(
+            f"{path}:{start}: record has {len(row)} field(s) but the header has {len(header)} "
+            f"({', '.join(header)}). Check for a quote left open on this line, or a missing or "
+            'extra delimiter; quotes inside a field are written twice ("").'
+        )
+    swallowed = _swallowed_line(row, len(header)) if end > start and one_line_before and len(header) > 1 else None
+    if swallowed is not None:
+        raise InputError(
+            f"{path}:{start}: this record runs on to line {end} and takes in {swallowed[:60]!r}, which "
+            "looks like a record of its own, while the records before it are one line each: a "
+            f'quote left open on line {start}? Close it; quotes inside a field are written twice ("").'
+        )
+
+
+def _read_csv_rows(path: Path, encoding: str) -> Iterator[Tuple[int, Dict[str, str]]]:
+    """``(line, row)`` per record of a CSV file with a header, read in csv's strict mode.
+    A quote left open would otherwise merge records silently, so it is an error naming
+    the line: csv's own parse errors, a field count other than the header's, and a
+    multi-line record that takes in a whole record line where earlier ones are one line."""
+    reader = csv.reader(StringIO("\n".join(_text_lines(path, encoding)), newline=""), strict=True)
+    header: Optional[List[str]] = None
+    start, n_records, n_multi_line = 1, 0, 0
+    while True:
+        try:
+            row = next(reader, None)
+        except csv.Error as err:
+            raise InputError(
+                f"{path}:{start}: invalid CSV ({err}): a quote left open or a stray quote in this "
+                'record? Close the quote; quotes inside a field are written twice ("").'
+            ) from None
+        if row is None:
+            return
+        span, start = (start, reader.line_num), reader.line_num + 1
+        if not row:
+            continue
+        if header is None:
+            header = row
+            continue
+        _check_csv_record(path, span, row, header, n_records > 0 and n_multi_line == 0)
+        n_records, n_multi_line = n_records + 1, n_multi_line + (span[0] != span[1])
+        yield span[0], dict(zip(header, row))
+
+
 def read_pairs_file(
-    path: Union[str, Path], source_field: str = "source", target_field: str = "target"
+    path: Union[str, Path], source_field: str = "source", target_field: str = "target", encoding: str = "utf-8"
 ) -> Iterator[Pair]:
     """(source, target) pairs from ``.tsv`` (columns 0 and 1), ``.jsonl`` or ``.csv``."""
     p = _existing(path, "Corpus file")
     suffix = p.suffix.lower()
     if suffix == ".tsv":
-        with p.open(encoding="utf-8", newline="") as f:
-            for n, line in enumerate(f, 1):
-                line = line.rstrip("\r\n")
-                if not line:
-                    continue
-                cols = line.split("\t")
-                if len(cols) < 2:
-                    raise ValueError(f"{p}, line {n}: expected source<TAB>target, found {len(cols)} column(s).")
-                yield cols[0], cols[1]
+        yield from _read_tsv(p, encoding)
     elif suffix in (".jsonl", ".json"):
-        for n, row in iter_jsonl(p):
+        for n, row in iter_jsonl(p, encoding):
             yield _fields(row, source_field, target_field, f"{p}, line {n}")
     elif suffix == ".csv":
-        with p.open(encoding="utf-8", newline="") as f:
-            for n, row in enumerate(csv.DictReader(f), 2):
-                yield _fields(row, source_field, target_field, f"{p}, line {n}")
+        for n, row in _read_csv_rows(p, encoding):
+            yield _fields(row, source_field, target_field, f"{p}, line {n}")
     else:
         raise ValueError(f"Unknown corpus format {p.suffix!r} for {p}: use .tsv, .jsonl, .csv or .spacy.")
 
@@ -185,19 +252,18 @@ def convert_to_docbin(
     target_path: Optional[Union[str, Path]] = None,
     source_field: str = "source",
     target_field: str = "target",
+    encoding: str = "utf-8",
 ) -> int:
     """Convert a pairs file (``path``) or two parallel files to ``output_path`` (.spacy);
     returns the number of docs written."""
     if path is not None:
-        pairs = read_pairs_file(path, source_field, target_field)
+        pairs = read_pairs_file(path, source_field, target_field, encoding)
     elif source_path is not None and target_path is not None:
-        pairs = read_parallel_text(source_path, target_path)
+        pairs = read_parallel_text(source_path, target_path, encoding)
     else:
         raise ValueError("Give either path or both source_path and target_path.")
     db = pairs_to_docbin(nlp, pairs, field)
-    out = ensure_path(output_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    db.to_disk(out)
+    write_bytes_atomic(db.to_bytes(), ensure_path(output_path))
     return len(db)
 
 
@@ -236,6 +302,7 @@ def create_seq2seq_corpus(
     source_field: str = "source",
     target_field: str = "target",
     limit: int = 0,
+    encoding: str = "utf-8",
 ) -> Callable[[Language], Iterable[Example]]:
     """Examples from a ``.tsv``/``.jsonl``/``.csv`` pairs file or a converted ``.spacy`` file.
 
@@ -243,11 +310,12 @@ def create_seq2seq_corpus(
     field (str): The pipe's field: "translation" or "summary".
     source_field / target_field (str): JSONL/CSV field names (TSV: columns 0 and 1).
     limit (int): Stop after this many examples (0: no limit).
+    encoding (str): The text file's encoding (a UTF-8 byte-order mark is accepted).
     """
     if path is None:
         return lambda nlp: iter(())
     p = ensure_path(path)
-    return _pairs_reader(lambda: read_pairs_file(p, source_field, target_field), p, field, limit)
+    return _pairs_reader(lambda: read_pairs_file(p, source_field, target_field, encoding), p, field, limit)
 
 
 @registry.readers("spacy_task_pipes.SummarizationCorpus.v1")
@@ -257,10 +325,12 @@ def create_summarization_corpus(
     summary_field: str = "summary",
     field: str = "summary",
     limit: int = 0,
+    encoding: str = "utf-8",
 ) -> Callable[[Language], Iterable[Example]]:
     """Summarization examples from ``.jsonl``/``.csv`` (fields ``text_field``,
     ``summary_field``; DialogSum: "dialogue"/"summary") or a converted ``.spacy`` file."""
-    return create_seq2seq_corpus(path, field=field, source_field=text_field, target_field=summary_field, limit=limit)
+    return create_seq2seq_corpus(path, field=field, source_field=text_field, target_field=summary_field, limit=limit,
+                                 encoding=encoding)
 
 
 @registry.readers("spacy_task_pipes.ParallelTextCorpus.v1")
@@ -269,12 +339,13 @@ def create_parallel_text_corpus(
     target_path: Optional[Path],
     field: str = "translation",
     limit: int = 0,
+    encoding: str = "utf-8",
 ) -> Callable[[Language], Iterable[Example]]:
     """Translation examples from two line-aligned files (e.g. Tatoeba ``.spa`` + ``.por``)."""
     if source_path is None or target_path is None:
         return lambda nlp: iter(())
     src, tgt = ensure_path(source_path), ensure_path(target_path)
-    return _pairs_reader(lambda: read_parallel_text(src, tgt), src, field, limit)
+    return _pairs_reader(lambda: read_parallel_text(src, tgt, encoding), src, field, limit)
 
 
 # ------------------------------------------------------------------ scoring
