@@ -8,6 +8,13 @@ strings) followed by the component's ``default_questions``. Results:
 - ``doc._.answers``: one :class:`Answer` per question (empty text for an
   unanswerable or unanswered question). The raw answers are stored as plain data
   in ``doc.user_data`` so the docs stay serializable (``DocBin``, ``n_process``).
+
+Bad input never costs the rest of a batch: an empty, too long or not encodable
+question (e.g. a lone surrogate) gets an empty answer and a warning naming the doc's
+and the question's index, and so do all questions of a doc whose context the
+tokenizer rejects. ``doc._.questions`` that is neither ``None``, a string nor a list
+of strings (``42``, ``[None]``) is a programming error: a ``ValueError`` naming the doc,
+raised before any model work.
 """
 
 from __future__ import annotations
@@ -171,6 +178,20 @@ def _empty_answer(question: str, score: float = 0.0) -> Dict[str, Any]:
     return {"question": question, "text": "", "start": 0, "end": 0, "score": float(score)}
 
 
+def _question_problem(question: str) -> Optional[str]:
+    """Why ``question`` cannot be answered before tokenizing it, or ``None``."""
+    if not question.strip():
+        return "is empty"
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return (
+            f"is not valid Unicode ({err.reason}: {question[err.start:err.end]!r} at "
+            f"position {err.start}, e.g. a lone surrogate from a bad decode)"
+        )
+    return None
+
+
 class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
     """Answers each doc's questions with spans of the doc (see module docstring)."""
 
@@ -230,14 +251,30 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
 
     # ------------------------------------------------------------------ inputs
 
-    def questions_for(self, doc: Doc) -> List[str]:
-        """The doc's questions: ``doc._.questions`` then the default questions."""
+    def questions_for(self, doc: Doc, index: int = 0) -> List[str]:
+        """The doc's questions: ``doc._.questions`` then the default questions.
+
+        ``doc._.questions`` must be ``None``, a string or a list/tuple of strings;
+        anything else is a programming error, a :class:`ValueError` naming the doc
+        (``index`` in its batch) and the bad value."""
         own = doc._.questions
         if own is None:
             own = []
         elif isinstance(own, str):
             own = [own]
-        return [str(q) for q in own] + list(self.cfg["default_questions"])
+        elif not isinstance(own, (list, tuple)):
+            raise ValueError(
+                f"[{self.name}] doc {index} of the batch ({doc.text[:50]!r}): doc._.questions is "
+                f"{own!r} ({type(own).__name__}); set it to a string or a list of strings."
+            )
+        for j, question in enumerate(own):
+            if not isinstance(question, str):
+                raise ValueError(
+                    f"[{self.name}] doc {index} of the batch ({doc.text[:50]!r}): doc._.questions[{j}] "
+                    f"is {question!r} ({type(question).__name__}), not a string; pass questions as "
+                    "strings (e.g. str(value)) and leave out missing ones."
+                )
+        return list(own) + list(self.cfg["default_questions"])
 
     @property
     def tokenizer(self):
@@ -266,21 +303,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         tokenizer = self.tokenizer
         if not context.strip() or not questions:
             return []
-        valid: List[int] = []
-        limit = self._max_question_tokens(tokenizer)
-        lengths = tokenizer([q if q.strip() else "x" for q in questions], add_special_tokens=False)["input_ids"]
-        for j, (question, ids) in enumerate(zip(questions, lengths)):
-            if not question.strip():
-                warnings.warn(f"[{self.name}] doc {doc_index} of the batch: question {j} is empty; it gets an empty answer.")
-            elif len(ids) > limit:
-                warnings.warn(
-                    f"[{self.name}] doc {doc_index} of the batch: question {j} has {len(ids)} tokens, more than "
-                    f"the {limit} that max_seq_length={self.cfg['max_seq_length']} and "
-                    f"doc_stride={self.cfg['doc_stride']} allow; it gets an empty answer. Shorten "
-                    "the question or raise max_seq_length / lower doc_stride."
-                )
-            else:
-                valid.append(j)
+        valid = self._valid_questions(doc_index, questions)
         if not valid:
             return []
         enc = tokenizer(
@@ -318,6 +341,34 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
             features.append(feature)
         return features
 
+    def _valid_questions(self, doc_index: int, questions: Sequence[str]) -> List[int]:
+        """Indices of the questions that can be answered; each other one is named in a
+        warning (it gets an empty answer): empty, not valid Unicode, or too long."""
+        candidates: List[int] = []
+        for j, question in enumerate(questions):
+            problem = _question_problem(question)
+            if problem is None:
+                candidates.append(j)
+            else:
+                warnings.warn(f"[{self.name}] doc {doc_index} of the batch: question {j} {problem}; it gets an empty answer.")
+        if not candidates:
+            return []
+        tokenizer = self.tokenizer
+        limit = self._max_question_tokens(tokenizer)
+        lengths = tokenizer([questions[j] for j in candidates], add_special_tokens=False)["input_ids"]
+        valid: List[int] = []
+        for j, ids in zip(candidates, lengths):
+            if len(ids) <= limit:
+                valid.append(j)
+                continue
+            warnings.warn(
+                f"[{self.name}] doc {doc_index} of the batch: question {j} has {len(ids)} tokens, more than "
+                f"the {limit} that max_seq_length={self.cfg['max_seq_length']} and "
+                f"doc_stride={self.cfg['doc_stride']} allow; it gets an empty answer. Shorten "
+                "the question or raise max_seq_length / lower doc_stride."
+            )
+        return valid
+
     def _batches(
         self, features: Sequence[_Feature], batch_size: Optional[int] = None
     ) -> Iterator[Tuple[List[int], Dict[str, numpy.ndarray]]]:
@@ -334,13 +385,11 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
 
     def predict(self, docs: Iterable[Doc]) -> List[List[Dict[str, Any]]]:
         docs = list(docs)
-        all_questions = [self.questions_for(doc) for doc in docs]
+        all_questions = [self.questions_for(doc, i) for i, doc in enumerate(docs)]
         results: List[List[Dict[str, Any]]] = [[_empty_answer(q) for q in qs] for qs in all_questions]
         if not any(all_questions):
             return results
-        features: List[_Feature] = []
-        for i, (doc, questions) in enumerate(zip(docs, all_questions)):
-            features.extend(self._featurize(i, doc.text, questions))
+        features = self._featurize_docs(docs, all_questions)
         if not features:
             return results
         windows: List[Optional[WindowResult]] = [None] * len(features)
@@ -389,6 +438,21 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
                 "score": score,
             }
         return results
+
+    def _featurize_docs(self, docs: Sequence[Doc], all_questions: Sequence[Sequence[str]]) -> List[_Feature]:
+        """The features of every doc; a doc whose context cannot be encoded gets no
+        features (so empty answers) and a warning naming it, never breaking the batch."""
+        self.tokenizer  # noqa: B018 - raises without weights: a setup error, not a bad doc
+        features: List[_Feature] = []
+        for i, (doc, questions) in enumerate(zip(docs, all_questions)):
+            try:
+                features.extend(self._featurize(i, doc.text, questions))
+            except Exception as err:  # noqa: BLE001 - isolate one bad doc
+                warnings.warn(
+                    f"[{self.name}] doc {i} of the batch ({doc.text[:50]!r}) could not be encoded "
+                    f"({type(err).__name__}: {err}); its {len(questions)} question(s) get empty answers."
+                )
+        return features
 
     def set_annotations(self, docs: Iterable[Doc], answers: List[List[Dict[str, Any]]]) -> None:
         key = self.cfg["spans_key"]

@@ -58,6 +58,7 @@ def create_seq2seq_model(
     mixed_precision: bool = False,
     mixed_precision_dtype: str = "float16",
     grad_scaler_config: Dict[str, Any] = {},
+    new_head: bool = False,
 ) -> Model[Seq2SeqInT, Seq2SeqOutT]:
     """Encoder-decoder model loaded with ``AutoModelForSeq2SeqLM`` when the pipeline
     is initialized (T5, BART, Marian, mBART-50, M2M100, NLLB, ...).
@@ -68,6 +69,8 @@ def create_seq2seq_model(
     mixed_precision (bool): Run training and generation under CUDA autocast (GPU only).
     mixed_precision_dtype (str): "float16" or "bfloat16" for mixed precision.
     grad_scaler_config (dict): Arguments for thinc's ``PyTorchGradScaler``.
+    new_head (bool): At initialize, start the LM head weights that ``name`` lacks
+        (a base model). Off by default: weights that do not match completely are an error.
     """
     hf_layer = create_hf_task_layer(
         name,
@@ -77,6 +80,7 @@ def create_seq2seq_model(
         mixed_precision=mixed_precision,
         mixed_precision_dtype=mixed_precision_dtype,
         grad_scaler_config=grad_scaler_config,
+        new_head=new_head,
         model_cls=AutoModelForSeq2SeqLM,
     )
     return Model("seq2seq_lm", _forward, init=_init, layers=[hf_layer], attrs={"name": name})
