@@ -21,9 +21,9 @@ from spacy.training import Example
 from tqdm import tqdm
 
 from spacy_task_pipes.cli import existing_dir, existing_file, fail, output_file, user_errors
-from spacy_task_pipes.convert import read_records, records_to_docs
+from spacy_task_pipes.ner.convert import read_records, records_to_docs
 from spacy_task_pipes.io import read_texts, write_json_atomic
-from spacy_task_pipes.question_answering import make_qa_doc
+from spacy_task_pipes.qa.component import make_qa_doc
 
 app = typer.Typer(add_completion=False)
 

@@ -5,12 +5,12 @@ import statistics
 import time
 from pathlib import Path
 
-import spacy
 import typer
 from spacy.cli.init_config import init_config
 from spacy.util import load_model_from_config
 
 from spacy_task_pipes.io import read_texts, write_json_atomic
+from spacy_task_pipes.cli import existing_file, load_pipeline, output_file, user_errors
 
 app = typer.Typer(add_completion=False)
 
@@ -23,6 +23,7 @@ def words_per_second(nlp, texts, batch_size: int, n_words: int) -> float:
 
 
 @app.command()
+@user_errors
 def main(
     model: str = typer.Argument(..., help="Trained pipeline (path or package name)"),
     texts_path: Path = typer.Argument(..., help="Raw texts (JSONL with 'text', or .txt)"),
@@ -33,7 +34,9 @@ def main(
 ):
     """Words per second through nlp.pipe for both pipelines in the same process,
     interleaved pass by pass, with the ratio of the medians."""
-    ours = spacy.load(model)
+    existing_file(texts_path, "TEXTS_PATH")
+    output_file(output_path, "OUTPUT_PATH")
+    ours = load_pipeline(model, "MODEL")
     components = [name for name in ours.pipe_names if name != "tok2vec"]
     config = init_config(lang=ours.lang, pipeline=components, optimize="efficiency", gpu=False)
     reference = load_model_from_config(config, auto_fill=True, validate=True)

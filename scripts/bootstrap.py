@@ -9,7 +9,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from tqdm import tqdm
 
-from spacy_task_pipes.bootstrap import (
+from spacy_task_pipes.ner.bootstrap import (
     OUTPUT_NAMES,
     PHRASE_ATTRS,
     RuleMatcher,

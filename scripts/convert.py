@@ -7,7 +7,7 @@ import typer
 from spacy.language import Language
 
 from spacy_task_pipes.cli import check_encoding, existing_file, fail, output_file, user_errors
-from spacy_task_pipes.convert import ALIGNMENT_MODES, FORMATS, convert_file
+from spacy_task_pipes.ner.convert import ALIGNMENT_MODES, FORMATS, convert_file
 from spacy_task_pipes.io import write_docbin_atomic
 
 app = typer.Typer(add_completion=False)

@@ -10,7 +10,7 @@ from spacy.language import Language
 
 from spacy_task_pipes.cli import check_encoding, existing_file, fail, output_file, user_errors
 from spacy_task_pipes.io import write_docbin_atomic
-from spacy_task_pipes.qa_training import (
+from spacy_task_pipes.qa.data import (
     AnswerRepair,
     hf_records_to_squad,
     iter_squad_paragraphs,

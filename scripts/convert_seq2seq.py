@@ -12,7 +12,7 @@ from spacy.language import Language
 
 from spacy_task_pipes.cli import check_encoding, existing_file, fail, output_file, user_errors
 from spacy_task_pipes.io import write_docbin_atomic
-from spacy_task_pipes.seq2seq_data import (
+from spacy_task_pipes.seq2seq.data import (
     Pair,
     load_hub_pairs,
     parse_slice,

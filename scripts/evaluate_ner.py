@@ -7,14 +7,16 @@ import spacy
 import typer
 from spacy.tokens import DocBin
 
-from spacy_task_pipes.bootstrap import RuleMatcher, load_patterns
+from spacy_task_pipes.ner.bootstrap import RuleMatcher, load_patterns
 from spacy_task_pipes.io import write_json_atomic, write_text_atomic
-from spacy_task_pipes.ner_eval import evaluate_ner, render_comparison
+from spacy_task_pipes.ner.evaluation import evaluate_ner, render_comparison
+from spacy_task_pipes.cli import existing_file, load_pipeline, output_file, user_errors
 
 app = typer.Typer(add_completion=False)
 
 
 @app.command()
+@user_errors
 def main(
     model: str = typer.Argument(..., help="Trained pipeline (path or package name)"),
     gold_path: Path = typer.Argument(..., help="Hand-labelled .spacy file"),
@@ -27,9 +29,15 @@ def main(
 ):
     """Overall and per-label P/R/F of the model (and of the rules alone), and the model's
     recall on gold mentions the rules match vs. those they miss."""
+    existing_file(gold_path, "GOLD_PATH")
+    output_file(metrics_path, "METRICS_PATH")
+    if patterns_path:
+        existing_file(patterns_path, "--patterns")
+    if html_path:
+        output_file(html_path, "--html")
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    nlp = spacy.load(model)
+    nlp = load_pipeline(model, "MODEL")
     gold_docs = list(DocBin().from_disk(gold_path).get_docs(nlp.vocab))
     matcher = RuleMatcher(nlp, load_patterns(patterns_path)) if patterns_path else None
     metrics, pred_docs = evaluate_ner(nlp, gold_docs, matcher)

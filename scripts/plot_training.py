@@ -10,11 +10,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import typer  # noqa: E402
 
 from spacy_task_pipes.io import InputError, iter_jsonl, write_bytes_atomic  # noqa: E402
+from spacy_task_pipes.cli import existing_file, output_file, user_errors
 
 app = typer.Typer(add_completion=False)
 
 
 @app.command()
+@user_errors
 def main(
     log_path: Path = typer.Argument(..., help="JSONL training log written by spacy.ConsoleLogger.v3"),
     output_path: Path = typer.Argument(..., help="Output PNG"),
@@ -22,6 +24,8 @@ def main(
 ):
     """Dev-set scores (left axis) and training losses (right axis) over the training steps;
     the step that became model-best is marked."""
+    existing_file(log_path, "LOG_PATH")
+    output_file(output_path, "OUTPUT_PATH")
     rows = [record for _, record in iter_jsonl(log_path)]
     if not rows:
         raise InputError(f"{log_path}: the training log is empty; did `spacy train` run with logger.output_file set?")

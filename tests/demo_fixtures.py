@@ -69,9 +69,9 @@ def train_tiny_ner():
 def _build_full_pipeline(ner_nlp, out: Path) -> Path:
     import spacy
 
-    import spacy_task_pipes.question_answering  # noqa: F401  (registers the factories)
-    import spacy_task_pipes.summarization  # noqa: F401
-    import spacy_task_pipes.translation  # noqa: F401
+    import spacy_task_pipes.qa.component  # noqa: F401  (registers the factories)
+    import spacy_task_pipes.seq2seq.summarizer  # noqa: F401
+    import spacy_task_pipes.seq2seq.translator  # noqa: F401
 
     qa_model = get_tiny_qa_models()["bert"]
     t5 = get_tiny_seq2seq_models()["t5"]

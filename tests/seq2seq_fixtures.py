@@ -221,8 +221,8 @@ def make_seq2seq_nlp(factory: str, model_dir: Path, *, sentencizer: bool = False
     """A blank multilingual pipeline with ``factory`` (translator/summarizer) on ``model_dir``."""
     import spacy
 
-    import spacy_task_pipes.summarization  # noqa: F401  (registers the factories)
-    import spacy_task_pipes.translation  # noqa: F401
+    import spacy_task_pipes.seq2seq.summarizer  # noqa: F401  (registers the factories)
+    import spacy_task_pipes.seq2seq.translator  # noqa: F401
 
     nlp = spacy.blank("xx")
     if sentencizer:

@@ -5,7 +5,7 @@ import spacy
 from spacy.training import Example
 from spacy.util import registry
 
-from spacy_task_pipes.augment import shape_copy
+from spacy_task_pipes.ner.augment import shape_copy
 
 
 def make_example(nlp, text, spans):

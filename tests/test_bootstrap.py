@@ -4,7 +4,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from spacy_task_pipes.bootstrap import (
+from spacy_task_pipes.ner.bootstrap import (
     Pattern,
     RuleMatcher,
     bootstrap_docs,

@@ -4,7 +4,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from spacy_task_pipes.convert import convert_file, detect_format
+from spacy_task_pipes.ner.convert import convert_file, detect_format
 from spacy_task_pipes.io import InputError
 
 from conftest import run_script

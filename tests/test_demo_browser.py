@@ -24,6 +24,9 @@ from typing import Any, Dict, Iterator, List, Sequence
 
 import pytest
 
+if os.environ.get("CI") == "true" and shutil.which("chromium") is None:  # pragma: no cover
+    # .ci/run installs Chromium: in CI this test must run, not skip
+    raise RuntimeError("CI=true but no chromium on PATH: .ci/run should have installed it")
 pytest.importorskip("streamlit", reason="the demo page needs the `demo` extra: pip install -e '.[demo]'")
 pytest.importorskip("spacy_streamlit", reason="the demo page needs the `demo` extra: pip install -e '.[demo]'")
 websocket = pytest.importorskip("websocket", reason="driving Chromium needs websocket-client (the `demo` extra)")

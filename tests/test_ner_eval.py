@@ -4,8 +4,8 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from spacy_task_pipes.bootstrap import Pattern, RuleMatcher
-from spacy_task_pipes.ner_eval import evaluate_ner, render_comparison
+from spacy_task_pipes.ner.bootstrap import Pattern, RuleMatcher
+from spacy_task_pipes.ner.evaluation import evaluate_ner, render_comparison
 
 from conftest import run_script
 

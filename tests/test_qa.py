@@ -12,7 +12,7 @@ import pytest
 import spacy
 
 from qa_fixtures import corpus_text, make_qa_nlp, qa_models, reference_pairs  # noqa: F401
-from spacy_task_pipes.question_answering import (
+from spacy_task_pipes.qa.component import (
     answer_questions,
     answer_questions_pipe,
     make_qa_doc,

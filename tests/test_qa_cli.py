@@ -11,7 +11,7 @@ import srsly
 
 from conftest import run_script
 from qa_fixtures import qa_models, squad_file  # noqa: F401
-from spacy_task_pipes.qa_training import (
+from spacy_task_pipes.qa.data import (
     create_squad_corpus,
     hf_records_to_squad,
     iter_squad_paragraphs,

@@ -13,7 +13,7 @@ import pytest
 import spacy
 
 from qa_fixtures import make_qa_nlp, qa_models  # noqa: F401
-from spacy_task_pipes.question_answering import answer_questions_pipe
+from spacy_task_pipes.qa.component import answer_questions_pipe
 
 ITEMS = [
     ("Marie Curie was born in Warsaw in 1867.", ["Where was she born?", "When?"]),
@@ -63,7 +63,7 @@ def test_to_disk_is_safetensors_and_reloads_offline(trained_copy, tmp_path):
             assert not file.read_bytes()[:4].startswith(PICKLE_MAGIC), file
     script = (
         "import json, sys, spacy\n"
-        "from spacy_task_pipes.question_answering import answer_questions_pipe\n"
+        "from spacy_task_pipes.qa.component import answer_questions_pipe\n"
         f"items = json.loads({json.dumps(json.dumps(ITEMS))})\n"
         "nlp = spacy.load(sys.argv[1])\n"
         "print(json.dumps([[(a.question, a.text, a.start, a.end, a.score) for a in d._.answers]"
@@ -166,7 +166,7 @@ def test_spacy_package_loads_by_name_offline(trained_copy, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     script = (
         "import json, spacy\n"
-        "from spacy_task_pipes.question_answering import answer_questions_pipe\n"
+        "from spacy_task_pipes.qa.component import answer_questions_pipe\n"
         f"items = json.loads({json.dumps(json.dumps(ITEMS))})\n"
         f"nlp = spacy.load('en_{name}')\n"
         "print(json.dumps([[(a.question, a.text, a.start, a.end, a.score) for a in d._.answers]"

@@ -15,15 +15,15 @@ from thinc.api import Adam
 
 from conftest import ROOT
 from qa_fixtures import make_qa_nlp, qa_models  # noqa: F401
-from spacy_task_pipes.qa_decode import char_to_token_labels
-from spacy_task_pipes.qa_training import (
+from spacy_task_pipes.qa.decode import char_to_token_labels
+from spacy_task_pipes.qa.data import (
     create_squad_corpus,
     normalize_answer,
     squad_scores,
     squad_scores_by_answerability,
     squad_to_docbin,
 )
-from spacy_task_pipes.question_answering import answer_questions_pipe
+from spacy_task_pipes.qa.component import answer_questions_pipe
 
 PEOPLE = ["Marie", "José", "Zoë", "Alice", "Bob", "François", "Olga"]
 CITIES = ["Warsaw", "Paris", "Zürich", "Athens", "Cairo", "Tokyo", "Москва"]

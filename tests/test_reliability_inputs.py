@@ -31,8 +31,8 @@ from click.testing import Result
 from spacy.tokens import DocBin
 
 from spacy_task_pipes.io import recover_outputs
-from spacy_task_pipes.qa_training import iter_squad_paragraphs
-from spacy_task_pipes.seq2seq import register_doc_field
+from spacy_task_pipes.qa.data import iter_squad_paragraphs
+from spacy_task_pipes.seq2seq.base import register_doc_field
 
 from conftest import ROOT, run_script
 
@@ -361,8 +361,8 @@ ZYGOTE = r"""
 import json, os, runpy, signal, sys, time
 
 import spacy, typer, tqdm  # noqa: F401 - imported once, shared by every forked run
-import spacy_task_pipes.bootstrap, spacy_task_pipes.cli, spacy_task_pipes.convert  # noqa: F401
-import spacy_task_pipes.qa_training, spacy_task_pipes.seq2seq_data  # noqa: F401
+import spacy_task_pipes.ner.bootstrap, spacy_task_pipes.cli, spacy_task_pipes.ner.convert  # noqa: F401
+import spacy_task_pipes.qa.data, spacy_task_pipes.seq2seq.data  # noqa: F401
 
 for lang in ("en", "xx"):
     spacy.blank(lang)

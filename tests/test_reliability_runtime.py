@@ -26,7 +26,7 @@ from conftest import run_script
 from qa_fixtures import make_qa_nlp, qa_models  # noqa: F401
 from seq2seq_fixtures import make_seq2seq_nlp, random_texts, seq2seq_models  # noqa: F401
 from spacy_task_pipes.hf import get_hf_shim
-from spacy_task_pipes.question_answering import make_qa_doc
+from spacy_task_pipes.qa.component import make_qa_doc
 
 TESTS_DIR = Path(__file__).resolve().parent
 FORK_TIMEOUT_S = 120
@@ -43,7 +43,7 @@ if torch.get_num_threads() < 2:
     torch.set_num_threads(2)
 from qa_fixtures import CORPUS_LINES, make_qa_nlp
 from seq2seq_fixtures import make_seq2seq_nlp, random_texts
-from spacy_task_pipes.question_answering import make_qa_doc
+from spacy_task_pipes.qa.component import make_qa_doc
 
 if kind == "question_answerer":
     nlp = make_qa_nlp(model_dir)

@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from seq2seq_fixtures import SENTENCES, make_seq2seq_nlp, random_texts, seq2seq_models  # noqa: F401
-from spacy_task_pipes.seq2seq import batches_by_token_budget, clean_whitespace
+from spacy_task_pipes.seq2seq.base import batches_by_token_budget, clean_whitespace
 
 T5_PREFIX = "translate Spanish to Portuguese: "
 

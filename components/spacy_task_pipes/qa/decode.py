@@ -17,6 +17,9 @@ from typing import Iterable, Optional, Sequence, Tuple
 
 import numpy
 
+ANSWERS_KEY = "spacy_task_pipes.answers"
+"""``doc.user_data`` key of the raw answers (list of dicts) behind ``doc._.answers``."""
+
 
 @dataclass
 class WindowResult:

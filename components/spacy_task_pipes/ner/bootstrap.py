@@ -25,7 +25,7 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, DocBin, Span
 from spacy.util import filter_spans
 
-from .io import InputError, PathLike, iter_jsonl, read_texts
+from ..io import InputError, PathLike, iter_jsonl, read_texts
 
 # Token attributes the blank tokenizer sets, so phrase patterns can match on them
 # (TAG, POS, LEMMA... would need a trained pipeline on the texts).

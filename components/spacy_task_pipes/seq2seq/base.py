@@ -30,7 +30,7 @@ from spacy.util import registry
 from thinc.api import Config, Model, Optimizer
 from transformers import AutoModelForSeq2SeqLM
 
-from .hf import (
+from ..hf import (
     HFPipeSerializationMixin,
     create_hf_task_layer,
     get_hf_shim,
@@ -493,7 +493,7 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
             raise ValueError(
                 f"[{self.name}] training example {index} ({eg.reference.text[:50]!r}) has no "
                 f"target: set reference doc._.{self.field} to the gold text (the readers in "
-                "spacy_task_pipes.seq2seq_data do this)."
+                "spacy_task_pipes.seq2seq.data do this)."
             )
         return target
 

@@ -23,7 +23,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training.iob_utils import biluo_tags_to_spans, iob_to_biluo
 
-from .io import InputError, PathLike, iter_jsonl, iter_lines
+from ..io import InputError, PathLike, iter_jsonl, iter_lines
 
 ALIGNMENT_MODES = ("strict", "contract", "expand")
 FORMATS = ("auto", "jsonl", "tuples", "conll")

@@ -19,7 +19,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from thinc.api import Model
 
-from .seq2seq import (
+from .base import (
     BASE_DEFAULTS,
     Seq2SeqPipe,
     pipe_from_factory_args,
@@ -124,6 +124,3 @@ class Translator(Seq2SeqPipe):
                 span = doc.char_span(start, end)
                 if span is not None:
                     setattr(span._, field, translated)
-
-
-from . import seq2seq_data  # noqa: E402,F401  (registers readers and scorers)

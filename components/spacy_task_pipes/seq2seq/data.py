@@ -25,8 +25,8 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.util import ensure_path, registry
 
-from .io import InputError, iter_jsonl, iter_lines, write_bytes_atomic
-from .seq2seq import register_doc_field
+from ..io import InputError, iter_jsonl, iter_lines, write_bytes_atomic
+from .base import register_doc_field
 
 Pair = Tuple[str, str]
 
@@ -276,7 +276,7 @@ def _examples(nlp: Language, refs: Iterable[Doc], field: str, limit: int, where:
         if not isinstance(getattr(ref._, field), str):
             raise ValueError(
                 f"{where}: doc {i} has no target in doc._.{field}. Convert with "
-                "spacy_task_pipes.seq2seq_data.convert_to_docbin (same field)."
+                "spacy_task_pipes.seq2seq.data.convert_to_docbin (same field)."
             )
         if not ref.text.strip():
             continue

@@ -31,13 +31,14 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
 from thinc.api import Model, Optimizer, Config
 
-from .hf import (
+from ..hf import (
     HFPipeSerializationMixin,
     batches_by_length,
     pad_features,
     release_device_memory,
 )
-from .qa_decode import (
+from .decode import (
+    ANSWERS_KEY,
     WindowResult,
     char_to_token_labels,
     choose_across_windows,
@@ -45,10 +46,8 @@ from .qa_decode import (
     iter_context_mask,
     token_span_to_chars,
 )
-from .qa_model import get_tokenizer
+from .model import get_tokenizer
 
-ANSWERS_KEY = "spacy_task_pipes.answers"
-"""``doc.user_data`` key of the raw answers (list of dicts) behind ``doc._.answers``."""
 
 
 @dataclass
@@ -558,7 +557,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
 
 def gold_questions_and_spans(doc: Doc) -> Tuple[List[str], List[Optional[Tuple[int, int]]]]:
     """Questions and first gold answer ``(start_char, end_char)`` (``None``: unanswerable)
-    from a reference doc's ``doc._.gold_answers`` (see :mod:`spacy_task_pipes.qa_training`)."""
+    from a reference doc's ``doc._.gold_answers`` (see :mod:`spacy_task_pipes.qa.data`)."""
     questions: List[str] = []
     spans: List[Optional[Tuple[int, int]]] = []
     for item in doc._.gold_answers or []:
@@ -622,6 +621,3 @@ def answer_questions_pipe(
     """``nlp.pipe`` over ``(context, questions)`` pairs, in order."""
     docs = (make_qa_doc(nlp, context, questions) for context, questions in items)
     return nlp.pipe(docs, batch_size=batch_size, **pipe_kwargs)
-
-
-from . import qa_training  # noqa: E402,F401  (registers the SQuAD reader and scorer)

@@ -10,7 +10,7 @@ from thinc.api import Model
 from thinc.types import Floats2d
 from transformers import AutoModelForQuestionAnswering
 
-from .hf import create_hf_task_layer, get_hf_shim, initialize_hf_task_layer
+from ..hf import create_hf_task_layer, get_hf_shim, initialize_hf_task_layer
 
 # Input: padded features {"input_ids": (B, L), "attention_mask": (B, L), ...}
 # Output: (start_logits, end_logits), each (B, L) float32.

@@ -23,8 +23,8 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.util import ensure_path, registry
 
-from .io import InputError, iter_lines
-from .question_answering import ANSWERS_KEY
+from ..io import InputError, iter_lines
+from .decode import ANSWERS_KEY
 
 
 # ------------------------------------------------------------------ reading

@@ -17,7 +17,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from thinc.api import Model
 
-from .seq2seq import (
+from .base import (
     CharRange,
     Seq2SeqPipe,
     pipe_from_factory_args,
@@ -128,6 +128,3 @@ class Summarizer(Seq2SeqPipe):
     def set_annotations(self, docs: Iterable[Doc], summaries: List[str]) -> None:
         for doc, summary in zip(docs, summaries):
             setattr(doc._, self.field, summary)
-
-
-from . import seq2seq_data  # noqa: E402,F401  (registers readers and scorers)

@@ -1,0 +1,341 @@
+"""Loading a tokenizer + task model (hub name or local folder) and turning one into
+``{file name: bytes}`` and back, safely: no code is run, no pickle is read, partial
+weights are refused, every error names the file."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Iterable, Mapping, Optional, Union
+
+from spacy_transformers.data_classes import HFObjects
+from thinc.api import get_torch_default_device
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+
+
+# Files written by ``save_pretrained`` that must never be read back (pickle).
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+def _looks_like_path(name: str) -> bool:
+    """True where ``name`` can only be meant as a filesystem path, not a hub id."""
+    if name.startswith(("/", "./", "../", "~", "\\")) or name.endswith(("/", "\\")):
+        return True
+    if len(name) > 1 and name[1] == ":":  # Windows drive
+        return True
+    return name.count("/") > 1 or "\\" in name
+
+
+# Keys that make transformers import and run Python code from a model folder or the
+# hub. They are refused wherever they appear: in tokenizer_config/transformer_config
+# (config.cfg) at initialize and at load.
+_CODE_KEYS = ("trust_remote_code", "code_revision", "auto_map")
+
+
+# Tokenizer keyword arguments honoured when a pipeline is loaded from its own files
+# (config.cfg may come with an untrusted pipeline); anything else is ignored with a warning.
+TOKENIZER_LOAD_KEYS = frozenset(
+    {
+        "use_fast", "add_prefix_space", "do_lower_case", "strip_accents",
+        "tokenize_chinese_chars", "model_max_length", "padding_side", "truncation_side",
+        "clean_up_tokenization_spaces", "src_lang", "tgt_lang", "legacy",
+    }
+)
+
+
+_JSON_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+               "generation_config.json", "added_tokens.json", "vocab.json")
+
+
+_CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd")
+
+
+def refuse_code_settings(settings: Mapping[str, Any], setting: str) -> None:
+    """Raise where ``settings`` would let transformers run code (``trust_remote_code``)."""
+    bad = [key for key in _CODE_KEYS if key in settings]
+    if bad:
+        raise ValueError(
+            f"{setting} sets {', '.join(bad)}: refused. spacy_task_pipes never runs code "
+            "shipped with a model (trust_remote_code). Remove the key, or use a model "
+            "whose architecture transformers knows."
+        )
+
+
+def tokenizer_load_kwargs(tokenizer_config: Optional[Mapping[str, Any]], source: str) -> Dict[str, Any]:
+    """The allowed subset of a saved ``tokenizer_config`` (see :data:`TOKENIZER_LOAD_KEYS`)."""
+    config = dict(tokenizer_config or {})
+    refuse_code_settings(config, f"The tokenizer_config of {source}")
+    ignored = sorted(set(config) - TOKENIZER_LOAD_KEYS)
+    if ignored:
+        warnings.warn(f"Ignoring tokenizer_config keys {ignored} when loading {source} (not on the allow-list).")
+    return {key: value for key, value in config.items() if key in TOKENIZER_LOAD_KEYS}
+
+
+def refuse_code_files(names: Iterable[str], where: str) -> None:
+    """Model folders never carry code: a ``.py`` (or compiled) file is refused."""
+    code = sorted(n for n in names if n.lower().endswith(_CODE_SUFFIXES))
+    if code:
+        raise ValueError(
+            f"{where} contains code files {code}: refused. A model folder holds config, "
+            "tokenizer and safetensors files only; remove the code files."
+        )
+
+
+def _check_weights(info: Mapping[str, Any], where: str, new_head: bool) -> None:
+    """Refuse weights that load only partly (a randomly initialised remainder)."""
+    missing = list(info.get("missing_keys") or [])
+    unexpected = list(info.get("unexpected_keys") or [])
+    mismatched = [k for k, *_ in info.get("mismatched_keys") or []]
+    if new_head:
+        if missing or mismatched or unexpected:
+            warnings.warn(
+                f"new_head = true: {where} starts {sorted(missing + mismatched)} from random "
+                f"weights and leaves out {sorted(unexpected)}."
+            )
+        return
+    if missing or unexpected or mismatched:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong-shape", mismatched)):
+            if keys:
+                shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
+                parts.append(f"{label} weights: {shown}")
+        raise ValueError(
+            f"{where} does not match the model: {'; '.join(parts)}. These weights were saved "
+            "for another architecture or task. To start a new task head from a base model "
+            "on purpose, set new_head = true in the [components.<name>.model] block "
+            "(initialize only)."
+        )
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One short TCP probe of the Hugging Face endpoint (``HF_ENDPOINT``); False when
+    ``HF_HUB_OFFLINE`` is set."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def check_model_available(name: str, setting: str) -> None:
+    """Fail in seconds, naming ``setting``, where ``name`` is a hub model that is neither
+    in the local cache nor reachable (instead of transformers' minute of retries and
+    a connection error that names no setting). A local directory always passes."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if Path(name).expanduser().exists() or _looks_like_path(name):
+        return
+    try:
+        cached = try_to_load_from_cache(repo_id=name, filename="config.json")
+    except ValueError:  # not a valid repo id: transformers will say so itself
+        return
+    if isinstance(cached, str) or hub_reachable():
+        return
+    raise OSError(
+        f"The model {name!r} is not in the Hugging Face cache and the hub cannot be reached "
+        f"(offline). Set {setting} to a local directory written by `save_pretrained` (e.g. one "
+        "built by the project's make-*-tiny commands), or run once with network access to "
+        "fill the cache."
+    )
+
+
+def load_hf_objects(
+    name: Union[str, Path],
+    tokenizer_config: Mapping[str, Any],
+    transformer_config: Mapping[str, Any],
+    *,
+    config_cls=AutoConfig,
+    model_cls=AutoModel,
+    tokenizer_cls=AutoTokenizer,
+    setting: str = "[components.<name>.model] name",
+    new_head: bool = False,
+) -> HFObjects:
+    """Load tokenizer and task model from a local directory or a hub name.
+
+    Never runs code from the model (``trust_remote_code`` is refused, a local folder
+    with ``.py`` files too); from a local directory only safetensors weights are
+    accepted; missing or unexpected weights are an error unless ``new_head``.
+    """
+    source = str(name)
+    path = Path(source).expanduser()
+    is_local = path.exists()
+    block = setting.rsplit(" ", 1)[0]
+    refuse_code_settings(tokenizer_config, f"{block} tokenizer_config")
+    refuse_code_settings(transformer_config, f"{block} transformer_config")
+    if not is_local and (isinstance(name, Path) or _looks_like_path(source)):
+        raise FileNotFoundError(
+            f"Model directory not found: {path}. Set {setting} to an existing "
+            "directory (written by `save_pretrained`) or to a Hugging Face hub name."
+        )
+    if is_local and not path.is_dir():
+        raise FileNotFoundError(
+            f"Model path {path} is not a directory. Set {setting} to the directory "
+            "that holds config.json, the tokenizer files and model.safetensors."
+        )
+    if is_local:
+        refuse_code_files((f.name for f in path.rglob("*") if f.is_file()), f"Model directory {path}")
+    if not is_local:
+        check_model_available(source, setting)
+    load_from = str(path.absolute()) if is_local else source
+    trf_config = dict(transformer_config)
+    trf_config["return_dict"] = True
+    try:
+        tokenizer = tokenizer_cls.from_pretrained(load_from, **dict(tokenizer_config), trust_remote_code=False)
+        config = config_cls.from_pretrained(load_from, **trf_config, trust_remote_code=False)
+        transformer, info = model_cls.from_pretrained(
+            load_from,
+            config=config,
+            use_safetensors=True if is_local else None,
+            trust_remote_code=False,
+            output_loading_info=True,
+        )
+    except OSError as err:
+        where = f"local directory {path}" if is_local else f"hub model '{source}'"
+        raise OSError(
+            f"Could not load the {where} ({err}). Check {setting}: a local directory "
+            "needs config.json, tokenizer files and model.safetensors; a hub name "
+            "needs network access or a filled cache (HF_HUB_OFFLINE=1 only works "
+            "with a cache or a pipeline saved with its weights)."
+        ) from err
+    _check_weights(info, f"The weights of {source} ({setting})", new_head)
+    transformer.to(get_torch_default_device())
+    return HFObjects(tokenizer, transformer, None)
+
+
+def hf_to_files(hf: HFObjects) -> Dict[str, bytes]:
+    """Serialize tokenizer + model into ``{file name: bytes}`` (safetensors weights)."""
+    files: Dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        hf.tokenizer.save_pretrained(str(tmp_path))
+        # save_pretrained handles tied weights and non-contiguous tensors for us.
+        hf.transformer.save_pretrained(
+            str(tmp_path), safe_serialization=True, max_shard_size="1000GB"
+        )
+        for file in sorted(tmp_path.rglob("*")):
+            if file.is_file() and not file.name.endswith(_PICKLE_SUFFIXES):
+                files[file.relative_to(tmp_path).as_posix()] = file.read_bytes()
+    if "model.safetensors" not in files:
+        raise ValueError(
+            "Serializing the transformer produced no model.safetensors file "
+            f"(got {sorted(files)}); weights are only stored as safetensors."
+        )
+    return files
+
+
+def _check_files(files: Mapping[str, bytes], source: str) -> None:
+    for rel in files:
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise ValueError(f"Unsafe file name {rel!r} in {source}.")
+    refuse_code_files(files, source)
+    if "model.safetensors" not in files or "config.json" not in files:
+        raise ValueError(
+            f"No transformer weights in {source}: expected model.safetensors and "
+            f"config.json, found {sorted(files)}. Re-save the pipeline with this version."
+        )
+    for name in _JSON_FILES:
+        if name in files:
+            try:
+                json.loads(files[name].decode("utf-8-sig"))
+            except (UnicodeDecodeError, ValueError) as err:
+                raise ValueError(
+                    f"{source}/{name} is damaged ({err}). Restore the pipeline from a "
+                    "good copy or save it again."
+                ) from None
+
+
+def hf_from_files(
+    files: Mapping[str, bytes],
+    *,
+    config_cls=AutoConfig,
+    model_cls=AutoModel,
+    tokenizer_cls=AutoTokenizer,
+    tokenizer_config: Optional[Mapping[str, Any]] = None,
+    source: str = "serialized data",
+) -> HFObjects:
+    """Inverse of :func:`hf_to_files`; loads nothing from the network and runs no code.
+
+    Every error names ``source`` (the pipeline folder or bytes) and the damaged file;
+    weights that do not match the architecture completely are refused."""
+    _check_files(files, source)
+    tok_kwargs = tokenizer_load_kwargs(tokenizer_config, source)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        for rel, data in files.items():
+            target = tmp_path / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+
+        def named(what: str, err: BaseException) -> ValueError:
+            text = str(err).replace(str(tmp_path), source)
+            return ValueError(
+                f"Could not load the {what} from {source} ({type(err).__name__}: {text}). "
+                f"Files present: {sorted(files)}. Restore the pipeline from a good copy "
+                "or save it again."
+            )
+
+        try:
+            tokenizer = tokenizer_cls.from_pretrained(
+                str(tmp_path), **tok_kwargs, local_files_only=True, trust_remote_code=False
+            )
+        except Exception as err:  # noqa: BLE001 - tokenizers raise many types
+            raise named("tokenizer", err) from None
+        if tokenizer is None or isinstance(tokenizer, bool):
+            raise ValueError(f"No tokenizer files in {source}: found {sorted(files)}.")
+        try:
+            config = config_cls.from_pretrained(str(tmp_path), local_files_only=True, trust_remote_code=False)
+        except Exception as err:  # noqa: BLE001
+            raise named("model config (config.json)", err) from None
+        try:
+            transformer, info = model_cls.from_pretrained(
+                str(tmp_path),
+                config=config,
+                use_safetensors=True,
+                local_files_only=True,
+                trust_remote_code=False,
+                output_loading_info=True,
+            )
+        except Exception as err:  # noqa: BLE001 - SafetensorError and friends
+            raise named("weights (model.safetensors)", err) from None
+    _check_weights(info, f"{source}/model.safetensors", new_head=False)
+    transformer.to(get_torch_default_device())
+    return HFObjects(tokenizer, transformer, None)
+
+
+def read_files_dir(path: Path) -> Dict[str, bytes]:
+    """Read every file under ``path`` (as written by :func:`write_files_dir`)."""
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"Transformer directory not found: {path}. The pipeline was saved "
+            "incompletely; save it again with `nlp.to_disk`."
+        )
+    files: Dict[str, bytes] = {}
+    for f in sorted(path.rglob("*")):
+        if f.is_symlink():
+            raise ValueError(
+                f"{f} is a symbolic link: refused (a pipeline folder holds plain files; "
+                "a link could read files outside it). Replace it with the file itself."
+            )
+        if f.is_file():
+            files[f.relative_to(path).as_posix()] = f.read_bytes()
+    return files
+
+
+def write_files_dir(files: Mapping[str, bytes], path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        target = path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)

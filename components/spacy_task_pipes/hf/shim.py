@@ -1,0 +1,220 @@
+"""spacy-transformers' ``HFShim`` with safetensors serialization and bf16/fp16 autocast, and the
+thinc layer around a task model (``HFWrapper`` semantics)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+import numpy
+import srsly
+import torch
+from spacy.util import SimpleFrozenDict
+from spacy_transformers.data_classes import HFObjects
+from spacy_transformers.layers.hf_shim import HFShim
+from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
+from thinc.layers.pytorchwrapper import forward as pytorch_forward
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from .loading import refuse_code_settings, load_hf_objects, hf_to_files, hf_from_files
+
+
+_AUTOCAST_DTYPES = {"float16": torch.float16, "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def autocast_dtype(name: str) -> "torch.dtype":
+    if name not in _AUTOCAST_DTYPES:
+        raise ValueError(
+            f"Unknown mixed_precision_dtype {name!r}: use \"float16\" or \"bfloat16\" "
+            "in the model block of the config."
+        )
+    return _AUTOCAST_DTYPES[name]
+
+
+class SafetensorsHFShim(HFShim):
+    """``HFShim`` whose bytes hold safetensors weights and tokenizer files, no pickle.
+
+    With ``mixed_precision`` the forward passes run under CUDA autocast in
+    ``autocast_dtype`` (fp16 as in thinc, or bf16); on CPU autocast is off.
+    """
+
+    autocast_dtype: "torch.dtype" = torch.float16
+
+    def predict(self, inputs: ArgsKwargs) -> Any:
+        # thinc's PyTorchShim.predict runs in eval mode but then calls model.train(), which
+        # would leave dropout on for anyone using the HF model afterwards: restore its mode.
+        was_training = self._model.training if self._model is not None else False
+        try:
+            with torch.autocast("cuda", dtype=self.autocast_dtype, enabled=self._mixed_precision):
+                return super().predict(inputs)
+        finally:
+            if self._model is not None:
+                self._model.train(was_training)
+
+    def begin_update(self, inputs: ArgsKwargs):
+        # thinc's inner autocast takes its dtype from this outer context
+        with torch.autocast("cuda", dtype=self.autocast_dtype, enabled=self._mixed_precision):
+            return super().begin_update(inputs)
+
+    @property
+    def hf_objects(self) -> HFObjects:
+        return self._hfmodel
+
+    @property
+    def has_transformer(self) -> bool:
+        return self._hfmodel.transformer is not None
+
+    def set_hf_objects(self, hf: HFObjects) -> None:
+        self._hfmodel = hf
+        self._model = hf.transformer
+
+    def to_files(self) -> Dict[str, bytes]:
+        if not self.has_transformer:
+            raise ValueError(
+                "The transformer is not loaded yet, so there is nothing to save. "
+                "Call nlp.initialize() (or load a saved pipeline) first."
+            )
+        return hf_to_files(self._hfmodel)
+
+    def from_files(self, files: Mapping[str, bytes], source: str = "serialized data"):
+        hf = hf_from_files(
+            files,
+            config_cls=self.config_cls,
+            model_cls=self.model_cls,
+            tokenizer_cls=self.tokenizer_cls,
+            tokenizer_config=self._hfmodel._init_tokenizer_config,
+            source=source,
+        )
+        hf._init_tokenizer_config = self._hfmodel._init_tokenizer_config
+        hf._init_transformer_config = self._hfmodel._init_transformer_config
+        self.set_hf_objects(hf)
+        return self
+
+    def to_bytes(self) -> bytes:
+        files = self.to_files() if self.has_transformer else {}
+        msg = {
+            "files": files,
+            "_init_tokenizer_config": dict(self._hfmodel._init_tokenizer_config),
+            "_init_transformer_config": dict(self._hfmodel._init_transformer_config),
+        }
+        return srsly.msgpack_dumps(msg)
+
+    def from_bytes(self, bytes_data: bytes):
+        msg = srsly.msgpack_loads(bytes_data)
+        if "files" not in msg:
+            raise ValueError(
+                "These model bytes were not written by SafetensorsHFShim (no 'files' "
+                "entry; possibly a torch.save/pickle payload, which is refused). "
+                "Re-save the pipeline with spacy_task_pipes."
+            )
+        self._hfmodel = HFObjects(
+            self._hfmodel.tokenizer,
+            self._hfmodel.transformer,
+            None,
+            msg.get("_init_tokenizer_config") or SimpleFrozenDict(),
+            msg.get("_init_transformer_config") or SimpleFrozenDict(),
+        )
+        if msg["files"]:
+            self.from_files(msg["files"])
+        return self
+
+
+def _convert_inputs(model: Model, X: Mapping[str, Any], is_train: bool):
+    """Features dict (numpy/cupy int arrays or torch tensors) -> kwargs on the model's device."""
+    device = model.shims[0].device
+    kwargs = {}
+    for key, value in X.items():
+        if isinstance(value, torch.Tensor):
+            kwargs[key] = value.to(device)
+        elif isinstance(value, numpy.ndarray):
+            kwargs[key] = torch.from_numpy(value).to(device)
+        else:
+            kwargs[key] = xp2torch(value, device=device)
+    return ArgsKwargs(args=(), kwargs=kwargs), lambda dX: []
+
+
+def create_hf_task_layer(
+    name: str,
+    *,
+    tokenizer_config: Mapping[str, Any],
+    transformer_config: Mapping[str, Any],
+    output_names: Sequence[str],
+    mixed_precision: bool = False,
+    mixed_precision_dtype: str = "float16",
+    grad_scaler_config: Optional[dict] = None,
+    config_cls=AutoConfig,
+    model_cls=AutoModel,
+    tokenizer_cls=AutoTokenizer,
+    new_head: bool = False,
+) -> Model:
+    """A thinc layer around a (not yet loaded) HF task model.
+
+    The forward pass takes a dict of model inputs and returns the tuple of the
+    named outputs (e.g. ``("start_logits", "end_logits")``) as float32 xp arrays;
+    its backprop takes a tuple of gradients of the same shapes.
+    Weights are loaded by :func:`initialize_hf_task_layer` or by deserialization;
+    ``new_head`` lets initialize start task-head weights that the model lacks.
+    """
+    block = "[components.<name>.model]"
+    refuse_code_settings(tokenizer_config, f"{block} tokenizer_config")
+    refuse_code_settings(transformer_config, f"{block} transformer_config")
+
+    def convert_outputs(model: Model, inputs_outputs, is_train: bool):
+        _, output = inputs_outputs
+        tensors = tuple(output[key] for key in output_names)
+        Y = tuple(torch2xp(t.detach().float()) for t in tensors)
+
+        def backprop(dY):
+            grads = tuple(xp2torch(d, device=t.device).to(t.dtype) for d, t in zip(dY, tensors))
+            return ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": grads})
+
+        return Y, backprop
+
+    hf = HFObjects(None, None, None, dict(tokenizer_config), dict(transformer_config))
+    shim = SafetensorsHFShim(
+        hf,
+        mixed_precision=mixed_precision,
+        grad_scaler_config=dict(grad_scaler_config or {}),
+        config_cls=config_cls,
+        model_cls=model_cls,
+        tokenizer_cls=tokenizer_cls,
+    )
+    shim.autocast_dtype = autocast_dtype(mixed_precision_dtype)
+    return Model(
+        "hf-task-pytorch",
+        pytorch_forward,
+        attrs={
+            "name": name,
+            "convert_inputs": _convert_inputs,
+            "convert_outputs": convert_outputs,
+            "new_head": bool(new_head),
+        },
+        shims=[shim],
+    )
+
+
+def initialize_hf_task_layer(layer: Model, setting: str) -> None:
+    """Load the weights named by ``layer.attrs['name']`` unless already loaded."""
+    shim: SafetensorsHFShim = layer.shims[0]
+    if shim.has_transformer:
+        return
+    hf = load_hf_objects(
+        layer.attrs["name"],
+        shim._hfmodel._init_tokenizer_config,
+        shim._hfmodel._init_transformer_config,
+        config_cls=shim.config_cls,
+        model_cls=shim.model_cls,
+        tokenizer_cls=shim.tokenizer_cls,
+        setting=setting,
+        new_head=layer.attrs.get("new_head", False),
+    )
+    hf._init_tokenizer_config = shim._hfmodel._init_tokenizer_config
+    hf._init_transformer_config = shim._hfmodel._init_transformer_config
+    shim.set_hf_objects(hf)
+
+
+def get_hf_shim(model: Model) -> SafetensorsHFShim:
+    for node in model.walk():
+        for shim in node.shims:
+            if isinstance(shim, SafetensorsHFShim):
+                return shim
+    raise ValueError(f"Model '{model.name}' has no SafetensorsHFShim layer.")
