@@ -1,0 +1,241 @@
+"""Pipeline side of an annotate job: load a pipeline, run it over a shard's records
+and turn each ``Doc`` into one result record.
+
+Every engine (in-process, worker processes, Ray actors) runs :class:`Annotator`, so
+they produce identical records. A batch that makes the pipeline raise is run again
+doc by doc, so only the records that really fail go to the errors file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+
+from .records import InputRecord, InputSource, ShardSpec, read_shard
+
+Progress = Callable[[int], None]
+ResultRecord = Dict[str, Any]
+ErrorRecord = Dict[str, Any]
+Outcome = Union[Tuple[Doc, ResultRecord], ErrorRecord]  # a processed doc and its record, or an error
+
+MAX_MESSAGE_CHARS = 500
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """How a worker loads the pipeline: a directory or an installed package name, an
+    optional Python file with custom components (imported first) and the GPU to use."""
+
+    model: str
+    batch_size: int = 64
+    gpu_id: int = -1
+    code: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}.")
+
+
+def check_model(model: str) -> str:
+    """``model`` as it will be loaded: an existing pipeline directory (absolute path)
+    or the name of an installed pipeline package."""
+    path = Path(model)
+    if path.exists():
+        if not (path / "config.cfg").is_file():
+            raise FileNotFoundError(f"MODEL: {path} is not a spaCy pipeline directory (no config.cfg).")
+        return str(path.resolve())
+    if spacy.util.is_package(model):
+        return model
+    raise FileNotFoundError(f"MODEL: no pipeline directory or installed pipeline package named {model!r}.")
+
+
+def model_fingerprint(model: str) -> str:
+    """Changes when the pipeline does: a directory's file names, sizes and mtimes, or an
+    installed package's version. ``--resume`` refuses to mix two pipelines' outputs."""
+    path = Path(model)
+    if not path.is_dir():
+        return f"{model}=={spacy.util.get_package_version(model)}"
+    digest = hashlib.sha1()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+_IMPORTED_CODE: Set[str] = set()
+
+
+def import_code(code: Optional[str]) -> None:
+    """Import a Python file of custom components (as ``spacy --code`` does), once per process."""
+    if not code:
+        return
+    path = str(Path(code).resolve())
+    if path not in _IMPORTED_CODE:
+        spacy.util.import_file("spacy_task_pipes_annotate_code_" + hashlib.sha1(path.encode()).hexdigest()[:12], path)
+        _IMPORTED_CODE.add(path)
+
+
+def load_pipeline(spec: PipelineSpec, gpu_id: Optional[int] = None) -> Language:
+    """Load the pipeline of ``spec`` (on ``gpu_id`` when given, else ``spec.gpu_id``)."""
+    import_code(spec.code)
+    gpu = spec.gpu_id if gpu_id is None else gpu_id
+    if gpu >= 0:
+        spacy.require_gpu(gpu)
+    return spacy.load(spec.model)
+
+
+@dataclass(frozen=True)
+class OutputFields:
+    """Which results the pipeline provides, and the ``Doc`` extensions that hold them."""
+
+    entities: bool = False
+    answers: bool = False
+    translation: Optional[str] = None
+    summary: Optional[str] = None
+
+    @property
+    def names(self) -> List[str]:
+        flags = {"entities": self.entities, "answers": self.answers,
+                 "translation": self.translation is not None, "summary": self.summary is not None}
+        return [name for name, present in flags.items() if present]
+
+
+def output_fields(nlp: Language) -> OutputFields:
+    """Read the results off the components' declared ``assigns`` and factories
+    (``translator``/``summarizer`` write the ``Doc`` extension named by their ``field``)."""
+    entities = answers = False
+    translation = summary = None
+    for name in nlp.pipe_names:
+        meta = nlp.get_pipe_meta(name)
+        entities = entities or "doc.ents" in meta.assigns
+        answers = answers or "doc._.answers" in meta.assigns
+        cfg = getattr(nlp.get_pipe(name), "cfg", {})
+        if meta.factory == "translator":
+            translation = cfg.get("field", "translation")
+        elif meta.factory == "summarizer":
+            summary = cfg.get("field", "summary")
+    return OutputFields(entities, answers, translation, summary)
+
+
+def doc_to_record(doc: Doc, rec_id: Any, fields: OutputFields) -> ResultRecord:
+    out: ResultRecord = {"id": rec_id}
+    if fields.entities:
+        out["entities"] = [
+            {"text": ent.text, "label": ent.label_, "start": ent.start_char, "end": ent.end_char} for ent in doc.ents
+        ]
+    if fields.answers:
+        out["answers"] = [
+            {"question": a.question, "text": a.text, "start": a.start, "end": a.end, "score": float(a.score)}
+            for a in doc._.answers
+        ]
+    if fields.translation is not None:
+        out["translation"] = getattr(doc._, fields.translation)
+    if fields.summary is not None:
+        out["summary"] = getattr(doc._, fields.summary)
+    return out
+
+
+def error_record(record: InputRecord, stage: str, message: str) -> ErrorRecord:
+    message = " ".join(message.split())[:MAX_MESSAGE_CHARS]
+    return {"id": record.id, "line": record.line, "stage": stage, "message": message}
+
+
+@dataclass
+class ShardResult:
+    """What annotating one shard gave: result and error records in input order, the
+    result fields the pipeline provides and, optionally, the docs as a DocBin."""
+
+    shard: int
+    n_in: int
+    fields: List[str]
+    records: List[ResultRecord] = field(default_factory=list)
+    errors: List[ErrorRecord] = field(default_factory=list)
+    docbin: Optional[bytes] = None
+    started_at: float = 0.0  # wall clock (time.time()) of the annotating process
+    finished_at: float = 0.0
+
+    def to_json(self) -> str:
+        """Everything but the DocBin bytes (which travel on their own)."""
+        fields = {"shard": self.shard, "n_in": self.n_in, "fields": self.fields, "records": self.records,
+                  "errors": self.errors, "started_at": self.started_at, "finished_at": self.finished_at}
+        return json.dumps(fields, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, payload: str, docbin: Optional[bytes] = None) -> "ShardResult":
+        return cls(**json.loads(payload), docbin=docbin)
+
+
+def _message(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+class Annotator:
+    """Runs a loaded pipeline over records, ``batch_size`` docs per ``nlp.pipe`` call."""
+
+    def __init__(self, nlp: Language, batch_size: int, keep_docs: bool = False) -> None:
+        self.nlp = nlp
+        self.batch_size = batch_size
+        self.keep_docs = keep_docs
+        self.fields = output_fields(nlp)
+        self._set_questions = Doc.has_extension("questions")
+
+    def make_doc(self, record: InputRecord) -> Doc:
+        doc = self.nlp.make_doc(record.text or "")
+        if record.questions is not None and self._set_questions:
+            doc._.questions = list(record.questions)
+        return doc
+
+    def _run_batch(self, batch: Sequence[InputRecord]) -> List[Tuple[Doc, ResultRecord]]:
+        docs = self.nlp.pipe([self.make_doc(r) for r in batch], batch_size=len(batch))
+        return [(doc, doc_to_record(doc, r.id, self.fields)) for r, doc in zip(batch, docs)]
+
+    def _run_one(self, record: InputRecord) -> Outcome:
+        try:
+            return self._run_batch([record])[0]
+        except Exception as err:  # the record's own failure: reported, the job goes on
+            return error_record(record, "pipeline", _message(err))
+
+    def annotate(self, records: Sequence[InputRecord], shard: int = -1,
+                 progress: Optional[Progress] = None) -> ShardResult:
+        """Annotate ``records`` (valid or not): a result or an error record for each."""
+        result = ShardResult(shard, len(records), self.fields.names)
+        doc_bin = DocBin(store_user_data=True) if self.keep_docs else None
+        for i in range(0, len(records), self.batch_size):
+            batch = records[i : i + self.batch_size]
+            valid = [r for r in batch if r.error is None]
+            done = self._annotate_valid(valid)
+            for record in batch:
+                outcome = done[record.index] if record.error is None else error_record(record, "input", record.error)
+                if isinstance(outcome, tuple):
+                    result.records.append(outcome[1])
+                    if doc_bin is not None:
+                        doc_bin.add(outcome[0])
+                else:
+                    result.errors.append(outcome)
+            if progress is not None:
+                progress(len(batch))
+        result.docbin = doc_bin.to_bytes() if doc_bin is not None else None
+        return result
+
+    def _annotate_valid(self, records: Sequence[InputRecord]) -> Dict[int, Outcome]:
+        if not records:
+            return {}
+        try:
+            outcomes: List[Outcome] = list(self._run_batch(records))
+        except Exception:  # find the record(s) that fail: retry one by one
+            outcomes = [self._run_one(r) for r in records]
+        return {r.index: outcome for r, outcome in zip(records, outcomes)}
+
+    def annotate_shard(self, source: InputSource, spec: ShardSpec, progress: Optional[Progress] = None) -> ShardResult:
+        started_at = time.time()
+        result = self.annotate(read_shard(source, spec), spec.index, progress)
+        result.started_at, result.finished_at = started_at, time.time()
+        return result
