@@ -11,7 +11,7 @@ import spacy
 
 from conftest import run_script
 from seq2seq_fixtures import seq2seq_models  # noqa: F401
-from spacy_task_pipes.seq2seq_benchmark import run_hf_pipeline_same_batches
+from spacy_task_pipes.bench.seq2seq import run_hf_pipeline_same_batches
 from spacy_task_pipes.seq2seq.data import (
     create_seq2seq_corpus,
     create_summarization_corpus,

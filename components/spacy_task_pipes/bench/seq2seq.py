@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from .io import InputError, iter_jsonl, iter_lines
+from ..io import InputError, iter_jsonl, iter_lines
 
 PathLike = Union[str, Path]
 
@@ -158,7 +158,7 @@ def run_bare_generate(model, tokenizer, texts: Sequence[str], prefix: str, batch
     """Length-sorted batches of ``batch_size`` through ``model.generate`` (the floor)."""
     import torch
 
-    from .hf import batches_by_length
+    from ..hf import batches_by_length
 
     encoded = tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length)["input_ids"]
     out: List[str] = [""] * len(texts)
@@ -180,7 +180,7 @@ def run_hf_pipeline_same_batches(hf_pipe, tokenizer, texts: Sequence[str], prefi
     composition: a randomly initialised model amplifies the float rounding that a
     different amount of padding causes (see the README), so outputs can only be
     compared exactly on identical batches."""
-    from .hf import batches_by_length
+    from ..hf import batches_by_length
 
     lengths = [len(ids) for ids in tokenizer([prefix + t for t in texts])["input_ids"]]
     order = [i for batch in batches_by_length(lengths, batch_size) for i in batch]

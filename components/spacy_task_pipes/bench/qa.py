@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy
 import torch
 
-from .io import replace_dir_atomic
+from ..io import replace_dir_atomic
 from .qa.data import normalize_answer, read_squad_json
 
 # Shapes of the BERT models built here: "minilm" is all-MiniLM-L6-v2's (the benchmark's
@@ -235,7 +235,7 @@ def bare_features(tokenizer, items: Sequence[Tuple[str, str, Any]], max_seq_leng
 def run_bare_forward(model, tokenizer, features: Sequence[Dict[str, List[int]]], batch_size: int) -> int:
     """Length-sorted, padded batches through the model (no pre/post-processing):
     the floor of any QA runner on these features. Returns the number of batches."""
-    from .hf import batches_by_length, pad_features
+    from ..hf import batches_by_length, pad_features
 
     pad = {"input_ids": tokenizer.pad_token_id or 0}
     lengths = [len(f["input_ids"]) for f in features]
