@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
@@ -180,13 +180,21 @@ def record_from_mapping(
     return InputRecord(index, line, rec_id, text=text, questions=questions)
 
 
-def _jsonl_record(raw: bytes, index: int, line: int, source: InputSource) -> InputRecord:
+def _decoded_line(raw: bytes, index: int, line: int, source: InputSource, empty: str) -> Union[str, InputRecord]:
+    """The line as text, or an error record where it cannot be decoded or is blank."""
     try:
         text = raw.decode(source.encoding).rstrip("\r\n")
     except UnicodeDecodeError as err:
         return InputRecord(index, line, line, error=f"cannot decode the line as {source.encoding} ({err.reason})")
     if not text.strip():
-        return InputRecord(index, line, line, error="empty line (JSONL needs one JSON object per line)")
+        return InputRecord(index, line, line, error=empty)
+    return text
+
+
+def _jsonl_record(raw: bytes, index: int, line: int, source: InputSource) -> InputRecord:
+    text = _decoded_line(raw, index, line, source, "empty line (JSONL needs one JSON object per line)")
+    if isinstance(text, InputRecord):
+        return text
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
@@ -197,13 +205,8 @@ def _jsonl_record(raw: bytes, index: int, line: int, source: InputSource) -> Inp
 
 
 def _text_record(raw: bytes, index: int, line: int, source: InputSource) -> InputRecord:
-    try:
-        text = raw.decode(source.encoding).rstrip("\r\n")
-    except UnicodeDecodeError as err:
-        return InputRecord(index, line, line, error=f"cannot decode the line as {source.encoding} ({err.reason})")
-    if not text.strip():
-        return InputRecord(index, line, line, error="empty line")
-    return InputRecord(index, line, line, text=text)
+    text = _decoded_line(raw, index, line, source, "empty line")
+    return text if isinstance(text, InputRecord) else InputRecord(index, line, line, text=text)
 
 
 # --------------------------------------------------------------------------- planning
