@@ -16,7 +16,7 @@ import numpy
 import torch
 
 from ..io import replace_dir_atomic
-from .qa.data import normalize_answer, read_squad_json
+from ..qa.data import normalize_answer, read_squad_json
 
 # Shapes of the BERT models built here: "minilm" is all-MiniLM-L6-v2's (the benchmark's
 # model), "tiny" trains from scratch in minutes on a CPU (the offline default of the qa
@@ -200,7 +200,7 @@ def group_by_context(items: Sequence[Tuple[str, str, Any]]) -> List[Tuple[str, L
 
 
 def run_ours(nlp, groups: Sequence[Tuple[str, List[str]]], batch_size: int) -> List[str]:
-    from .qa.component import answer_questions_pipe
+    from ..qa.component import answer_questions_pipe
 
     texts: List[str] = []
     for doc in answer_questions_pipe(nlp, groups, batch_size=batch_size):
