@@ -18,7 +18,7 @@ from spacy_task_pipes.bench.annotate import (
 )
 from spacy_task_pipes.cli import existing_dir, existing_file, fail, user_errors
 from spacy_task_pipes.io import write_json_atomic
-from spacy_task_pipes.qa_benchmark import build_qa_model_dir, minilm_encoder_dir
+from spacy_task_pipes.bench.qa import build_qa_model_dir, minilm_encoder_dir
 
 app = typer.Typer(add_completion=False)
 

@@ -11,7 +11,7 @@ import typer
 
 from spacy_task_pipes.hf import get_hf_shim
 from spacy_task_pipes.io import InputError, write_json_atomic
-from spacy_task_pipes.seq2seq_benchmark import (
+from spacy_task_pipes.bench.seq2seq import (
     first_lines,
     first_records,
     interleaved,
@@ -21,6 +21,7 @@ from spacy_task_pipes.seq2seq_benchmark import (
     run_ours,
     summarize_times,
 )
+from spacy_task_pipes.cli import existing_file, fail, output_file, user_errors
 
 app = typer.Typer(add_completion=False)
 
@@ -84,10 +85,11 @@ def _bench_task(task, texts, model_dir, *, prefix, batch_size, pipe_batch_size, 
 
 
 @app.command()
+@user_errors
 def main(
     output_path: Path = typer.Argument(..., help="Output JSON"),
-    translation_data: Optional[Path] = typer.Option(None, "--translation-data", help="Source sentences, one a line, e.g. ../shared/data/tatoeba/por-spa.tatoeba-test-v2021-08-07.spa"),
-    summarization_data: Optional[Path] = typer.Option(None, "--summarization-data", help="JSONL with dialogues, e.g. ../shared/data/dialogsum/dialogsum.test.jsonl"),
+    translation_data: Optional[Path] = typer.Option(None, "--translation-data", help="Source sentences, one a line, e.g. assets/translation/pairs.spa (embedded) or assets/tatoeba/por-spa.tatoeba-test-v2021-08-07.spa (`spacy project assets . --extra`)"),
+    summarization_data: Optional[Path] = typer.Option(None, "--summarization-data", help="JSONL with dialogues, e.g. assets/summarization/dialogues.test.jsonl (embedded) or assets/dialogsum/dialogsum.test.jsonl (`spacy project assets . --extra`)"),
     text_field: str = typer.Option("dialogue", "--text-field", help="JSONL field of the texts to summarize"),
     model: Path = typer.Option(Path("training/seq2seq/t5-small-random"), "--model", help="T5-style save_pretrained directory (build one with scripts/make_seq2seq_model.py)"),
     n_sentences: int = typer.Option(1000, "--n-sentences", help="First N sentences to translate"),
@@ -105,6 +107,11 @@ def main(
 ):
     """Prints items/s per runner, ratios ours/HF pipeline and ours/bare generate, and the exact
     output agreement, as JSON (also written to OUTPUT)."""
+    output_file(output_path, "OUTPUT_PATH")
+    if translation_data:
+        existing_file(translation_data, "--translation-data")
+    if summarization_data:
+        existing_file(summarization_data, "--summarization-data")
     import torch
 
     if threads > 0:
@@ -112,12 +119,10 @@ def main(
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     if translation_data is None and summarization_data is None:
-        typer.secho("Give --translation-data and/or --summarization-data.", fg="red", err=True)
-        raise typer.Exit(2)
+        fail("Give --translation-data and/or --summarization-data.")
     if not (model / "config.json").exists():
-        typer.secho(f"No model at {model} (config.json missing): build one with "
-                    f"`python scripts/make_seq2seq_model.py {model} --text ...`.", fg="red", err=True)
-        raise typer.Exit(1)
+        fail(f"--model: no model at {model} (config.json missing); build one with "
+             f"`python scripts/make_seq2seq_model.py {model} --text ...`.")
     try:
         inputs = {}
         if translation_data is not None:
@@ -125,8 +130,7 @@ def main(
         if summarization_data is not None:
             inputs["summarization"] = first_records(summarization_data, n_dialogues, text_field)
     except (InputError, FileNotFoundError) as err:
-        typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(1)
+        fail(f"error: {err}")
     result = {"model": str(model), "device": "cpu" if gpu_id < 0 else f"cuda:{gpu_id}",
               "torch_threads": torch.get_num_threads(), "batch_size": batch_size,
               "pipe_batch_size": pipe_batch_size, "num_beams": num_beams,

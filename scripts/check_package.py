@@ -1,6 +1,11 @@
 """Load an installed pipeline package by name with spacy.load, offline, and check that it
-tags a text (NER: --label) or answers questions about it (question answering: --question)."""
+tags a text (NER: --label) or answers questions about it (question answering: --question).
 
+The package and the spacy-task-pipes library it requires install offline from the wheels
+that `spacy project run package` (or package-qa) writes to packages/:
+pip install --no-index --find-links packages/ <name>"""
+
+import importlib.util
 import json
 import os
 import subprocess
@@ -8,6 +13,8 @@ import sys
 from typing import List, Optional
 
 import typer
+
+from spacy_task_pipes.cli import fail
 
 app = typer.Typer(add_completion=False)
 
@@ -17,7 +24,7 @@ NER_CODE = (
     " 'ents': [[e.text, e.label_] for e in doc.ents]}))"
 )
 QA_CODE = (
-    "import json, sys, spacy; from spacy_task_pipes.question_answering import answer_questions;"
+    "import json, sys, spacy; from spacy_task_pipes.qa.component import answer_questions;"
     "nlp = spacy.load(sys.argv[1]); doc = answer_questions(nlp, sys.argv[2], sys.argv[3:]);"
     "print(json.dumps({'pipeline': nlp.pipe_names, 'path': str(nlp.path), 'answers': [{'question': a.question,"
     " 'text': a.text, 'start': a.start, 'end': a.end, 'score': a.score} for a in doc._.answers]}))"
@@ -30,13 +37,16 @@ def main(
     text: str = typer.Option(..., "--text", help="The text to run (NER) or the context (QA)"),
     label: Optional[str] = typer.Option(None, "--label", help="NER: an entity label --text must get"),
     question: List[str] = typer.Option([], "--question", help="QA: a question about --text (repeatable)"),
-):
+) -> None:
     """Run spacy.load(name) in a fresh interpreter with HF_HUB_OFFLINE=1 (so the installed
     wheel, not the working tree or the hub, is what loads) and print what it finds. Exits 1
     if loading fails, no --label entity is found, or an answer is not a span of --text."""
     if (label is None) == (not question):
-        typer.secho("Give either --label (NER) or --question (QA).", fg="red", err=True)
-        raise typer.Exit(2)
+        fail("Give either --label (NER) or --question (QA).")
+    if importlib.util.find_spec(name) is None:
+        fail(f"NAME: no installed package {name!r}; build and install it with `spacy project run package` "
+             f"(package-qa for QA), or install the wheels in packages/ offline: "
+             f"pip install --no-index --find-links packages/ {name}")
     code, extra = (QA_CODE, list(question)) if question else (NER_CODE, [])
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     out = subprocess.run([sys.executable, "-c", code, name, text, *extra], capture_output=True, text=True, env=env)

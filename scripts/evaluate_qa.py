@@ -5,20 +5,22 @@ and a displaCy page of the predicted answer spans."""
 import json
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import spacy
 import typer
-from spacy.tokens import Span
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.training import Example
 
 from spacy_task_pipes.io import write_json_atomic, write_text_atomic
-from spacy_task_pipes.qa_training import create_squad_corpus, squad_predictions, squad_scores_by_answerability
-from spacy_task_pipes.question_answering import ANSWERS_KEY
+from spacy_task_pipes.qa.data import create_squad_corpus, squad_predictions, squad_scores_by_answerability
+from spacy_task_pipes.cli import existing_file, fail, output_file, user_errors
 
 app = typer.Typer(add_completion=False)
 
 
-def load_qa_pipeline(model: str, max_seq_length: int, doc_stride: int):
+def load_qa_pipeline(model: str, max_seq_length: int, doc_stride: int) -> Language:
     """A saved spaCy pipeline, or a blank English one around an HF QA model directory."""
     path = Path(model)
     if (path / "config.cfg").exists() or not (path / "config.json").exists():
@@ -32,7 +34,7 @@ def load_qa_pipeline(model: str, max_seq_length: int, doc_stride: int):
     return nlp
 
 
-def render_answers(docs, limit: int) -> str:
+def render_answers(docs: Sequence[Doc], limit: int) -> str:
     from spacy import displacy
 
     shown = []
@@ -45,7 +47,35 @@ def render_answers(docs, limit: int) -> str:
     return displacy.render(shown, style="span", options={"spans_key": "answers_html"}, page=True)
 
 
+def answer_examples(nlp: Language, examples: Sequence[Example], batch_size: int,
+                    desc: str) -> Tuple[List[Doc], float]:
+    """Answer the questions of every example (a progress bar on stderr); the docs carry the
+    questions again for scoring. Returns the docs and the seconds ``nlp.pipe`` took."""
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    inputs = (eg.predicted.copy() for eg in examples)
+    docs = list(tqdm(nlp.pipe(inputs, batch_size=batch_size), total=len(examples), desc=desc, unit="context",
+                     leave=False))
+    seconds = time.perf_counter() - start
+    for doc, eg in zip(docs, examples):
+        doc._.questions = eg.predicted._.questions
+    return docs, seconds
+
+
+def score_answers(docs: Sequence[Doc], examples: Sequence[Example], seconds: float) -> Dict[str, Any]:
+    """SQuAD EM/F1 over all questions, and the has_ans/no_ans breakdown on SQuAD 2.0-style data."""
+    scores = squad_scores_by_answerability(
+        *squad_predictions(Example(d, eg.reference) for d, eg in zip(docs, examples)))
+    out: Dict[str, Any] = {"exact_match": scores["all"]["exact_match"], "f1": scores["all"]["f1"],
+                           "seconds": round(seconds, 1)}
+    if scores["no_ans"]["questions"]:
+        out.update({"has_ans": scores["has_ans"], "no_ans": scores["no_ans"]})
+    return out
+
+
 @app.command()
+@user_errors
 def main(
     model: str = typer.Argument(..., help="spaCy pipeline (dir or package) or an HF QA model directory"),
     data_path: Path = typer.Argument(..., help="SQuAD JSON or a .spacy file from scripts/convert_qa.py"),
@@ -59,20 +89,22 @@ def main(
     batch_size: int = typer.Option(16, "--batch-size", help="Docs per nlp.pipe batch"),
     limit: int = typer.Option(0, "--limit", help="Contexts to read (0: all)"),
     gpu_id: int = typer.Option(-1, "--gpu-id"),
-):
+) -> None:
     """Answer every question of the data and print SQuAD EM/F1 (0-100) as JSON; on data with
     unanswerable questions also over the answerable (has_ans) and unanswerable (no_ans) ones."""
+    existing_file(data_path, "DATA_PATH")
+    output_file(output_path, "OUTPUT_PATH")
+    if html:
+        output_file(html, "--html")
     if impossible not in ("config", "on", "off", "both"):
-        typer.secho("--handle-impossible must be config, on, off or both", fg="red", err=True)
-        raise typer.Exit(2)
+        fail(f"--handle-impossible: {impossible!r} is not one of config, on, off, both.")
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     try:
         nlp = load_qa_pipeline(model, max_seq_length, doc_stride)
         examples = list(create_squad_corpus(data_path, limit=limit)(nlp))
     except (ValueError, FileNotFoundError, OSError) as err:
-        typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(1)
+        fail(f"error: {err}")
     qa = nlp.get_pipe("question_answerer")
     if null_threshold is not None:
         qa.cfg["null_score_diff_threshold"] = null_threshold
@@ -80,22 +112,13 @@ def main(
     result = {"model": model, "data": str(data_path), "contexts": len(examples),
               "null_score_diff_threshold": qa.cfg["null_score_diff_threshold"],
               "questions": sum(len(eg.reference._.gold_answers) for eg in examples)}
-    docs = []
+    docs: List[Doc] = []
     for setting in settings:
         if setting is not None:
             qa.cfg["handle_impossible_answer"] = setting
-        start = time.perf_counter()
-        docs = list(nlp.pipe((eg.predicted.copy() for eg in examples), batch_size=batch_size))
-        seconds = time.perf_counter() - start
-        for doc, eg in zip(docs, examples):
-            doc._.questions = eg.predicted._.questions
-        scores = squad_scores_by_answerability(
-            *squad_predictions(spacy.training.Example(d, eg.reference) for d, eg in zip(docs, examples)))
         key = f"handle_impossible_answer={qa.cfg['handle_impossible_answer']}"
-        result[key] = {"exact_match": scores["all"]["exact_match"], "f1": scores["all"]["f1"],
-                       "seconds": round(seconds, 1)}
-        if scores["no_ans"]["questions"]:  # SQuAD 2.0-style data: the official breakdown too
-            result[key].update({"has_ans": scores["has_ans"], "no_ans": scores["no_ans"]})
+        docs, seconds = answer_examples(nlp, examples, batch_size, desc=key)
+        result[key] = score_answers(docs, examples, seconds)
     write_json_atomic(result, output_path)
     if html is not None:
         write_text_atomic(render_answers(docs, html_docs), html)

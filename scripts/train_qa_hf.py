@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 
 from spacy_task_pipes.io import write_json_atomic
-from spacy_task_pipes.qa_decode import char_to_token_labels
-from spacy_task_pipes.qa_training import read_squad_json
+from spacy_task_pipes.qa.decode import char_to_token_labels
+from spacy_task_pipes.qa.data import read_squad_json
+from spacy_task_pipes.cli import existing_file, fail, output_file, user_errors
 
 app = typer.Typer(add_completion=False)
 
@@ -43,6 +44,7 @@ def build_train_features(tokenizer, paragraphs, max_seq_length: int, doc_stride:
 
 
 @app.command()
+@user_errors
 def main(
     model_name: str = typer.Argument(..., help="Hub name or local save_pretrained directory (encoder + QA head)"),
     train_path: Path = typer.Argument(..., help="SQuAD JSON with the training questions"),
@@ -62,6 +64,8 @@ def main(
     """Train with transformers.Trainer (AdamW, linear schedule with warmup) and save the
     model; score it with scripts/evaluate_qa.py, which uses the same decoder and scorer
     as the spaCy pipeline. Prints and writes <output_dir>/train_stats.json."""
+    existing_file(train_path, "TRAIN_PATH")
+    output_file(output_dir / "train_stats.json", "OUTPUT_DIR")
     try:
         import accelerate  # noqa: F401  (Trainer needs it)
     except ImportError:
@@ -74,8 +78,7 @@ def main(
     try:
         paragraphs = list(read_squad_json(train_path, articles or None, max_questions))
     except (ValueError, FileNotFoundError) as err:
-        typer.secho(str(err), fg="red", err=True)
-        raise typer.Exit(1)
+        fail(f"error: {err}")
     start = time.perf_counter()
     set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(model_name, use_fast=True)

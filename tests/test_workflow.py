@@ -132,24 +132,25 @@ def test_project_run_qa_with_local_models(project_copy, tmp_path):
     proc = _run(
         [sys.executable, "-m", "spacy", "project", "run", "qa", str(project_copy),
          "--vars.qa_model", str(model), "--vars.qa_data", str(v1), "--vars.qa_v2_data", str(v2),
-         "--vars.qa_train_articles", "0:4", "--vars.qa_dev_articles", "4:", "--vars.qa_v2_questions", "9",
+         "--vars.qa_train_articles", "0:4", "--vars.qa_dev_articles", "4:", "--vars.qa_test_articles", "4:",
+         "--vars.qa_v2_articles", ":", "--vars.qa_v2_questions", "9",
          "--vars.qa_max_steps", "30", "--vars.qa_max_seq_length", "64", "--vars.qa_doc_stride", "16",
          "--vars.qa_bench_model", str(model), "--vars.qa_bench_questions", "12", "--vars.bench_repeats", "1",
          "--vars.qa_name", QA_PACKAGE],
         cwd=project_copy,
         env=env,
     )
-    for step in ("convert-qa", "train-qa", "evaluate-qa", "benchmark-qa", "package-qa"):
+    for step in ("convert-qa", "make-qa-tiny", "train-qa", "evaluate-qa", "benchmark-qa", "package-qa"):
         assert f"= {step} =" in proc.stdout, f"step {step} did not run"
     training = project_copy / "training/qa"
     # train on articles 0-3 (24 questions), score on article 4 (6 questions) and on the v2 subset
-    assert json.loads((training / "squad_dev.json").read_text())["questions"] == 6
-    v2_metrics = json.loads((training / "squad_dev_v2.json").read_text())
+    assert json.loads((training / "squad_test.json").read_text())["questions"] == 6
+    v2_metrics = json.loads((training / "squad_v2.json").read_text())
     assert v2_metrics["questions"] == 9
     for key in ("handle_impossible_answer=False", "handle_impossible_answer=True"):
         assert 0.0 <= v2_metrics[key]["f1"] <= 100.0
-    assert "qa_f1" in json.loads((training / "metrics_dev.json").read_text())
-    assert (training / "answers_dev.html").stat().st_size > 500
+    assert "qa_f1" in json.loads((training / "metrics_test.json").read_text())
+    assert (training / "answers_test.html").stat().st_size > 500
     speed = json.loads((training / "qa_speed.json").read_text())
     assert speed["questions"] == 12 and speed["agreement_with_hf_pipeline"]["exact"] == 1.0
     # package-qa printed the answers of the installed package, a span of the check context
@@ -157,7 +158,7 @@ def test_project_run_qa_with_local_models(project_copy, tmp_path):
     assert checked["pipeline"] == ["question_answerer"] and len(checked["answers"]) == 1
     # and the package loads by name in a fresh, offline interpreter with its weights inside
     code = (
-        "import json, spacy; from spacy_task_pipes.question_answering import answer_questions;"
+        "import json, spacy; from spacy_task_pipes.qa.component import answer_questions;"
         "nlp = spacy.load('en_%s'); doc = answer_questions(nlp, 'Bob lives in Cairo since 1990.', "
         "['Where does Bob live?', 'Who lives in Cairo?']);"
         "print(json.dumps([[a.question, a.text] for a in doc._.answers]))" % QA_PACKAGE
