@@ -41,7 +41,9 @@ def test_project_deps_and_outputs_survive_variable_interpolation():
 def project_copy(tmp_path):
     dest = tmp_path / "project"
     dest.mkdir()
-    shutil.copy(ROOT / "project.yml", dest)
+    # what a clone has: the package/package-qa steps also build the library's own wheel
+    for name in ("project.yml", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, dest)
     for folder in ("configs", "scripts", "assets", "components"):
         shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "conll2002", "*.egg-info"))
     yield dest
