@@ -2,6 +2,7 @@
 (spacy-task-pipes, which the pipeline requires) into the same folder, and install both
 offline: pip install --no-index --find-links OUTPUT_DIR <lang>_<name>."""
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -32,7 +33,9 @@ def format_score(key: str, value: Any) -> str:
 
 
 def numeric_scores(scores: Dict[str, Any]) -> Dict[str, float]:
-    return {k: v for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    """The numeric scores, without the training losses that spaCy keeps in the dev scores."""
+    return {k: v for k, v in scores.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.endswith("_loss")}
 
 
 def scores_table(test: Dict[str, Any], dev: Dict[str, Any], test_data: str) -> str:
@@ -112,10 +115,19 @@ def write_package_dir(model_dir: Path, output_dir: Path, name: str, version: str
     return pkg_dir
 
 
+def is_installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def install_offline(package_name: str, version: str, output_dir: Path) -> None:
     """Replace an installed copy of the pipeline package; its requirements (spacy-task-pipes)
     come from ``output_dir`` or the environment, never from an index."""
-    pip("uninstall", "-y", "-q", package_name)
+    if is_installed(package_name):
+        pip("uninstall", "-y", "-q", package_name)
     pip("install", "-q", "--no-index", "--find-links", str(output_dir), f"{package_name}=={version}")
 
 

@@ -42,18 +42,20 @@ def card(**overrides: str) -> Dict[str, str]:
 def test_meta_has_the_model_card_and_the_test_scores() -> None:
     from spacy.cli.package import generate_readme
 
+    dev_scores = {**DEV_SCORES, "question_answerer_loss": 7972.2}
     model_meta = {"lang": "en", "name": "pipeline", "version": "0.0.0", "spacy_version": ">=3.8.0,<3.9.0",
-                  "pipeline": ["question_answerer"], "performance": DEV_SCORES}
+                  "pipeline": ["question_answerer"], "performance": dev_scores}
     test_scores = {"qa_exact_match": 0.125, "qa_f1": 0.3125, "token_acc": 1.0, "speed": 999.0}
     meta = package_script().build_meta(model_meta, test_scores=test_scores, **card())
     assert (meta["description"], meta["author"], meta["license"]) == ("Extractive QA for tests.", "Test Author", "MIT")
-    assert meta["performance"] == test_scores and meta["performance_dev"] == DEV_SCORES
-    assert model_meta["performance"] == DEV_SCORES  # the trained pipeline's meta is not changed
+    assert meta["performance"] == test_scores and meta["performance_dev"] == dev_scores
+    assert model_meta["performance"] == dev_scores  # the trained pipeline's meta is not changed
     readme = generate_readme(meta)
     assert "Extractive QA for tests." in readme and "articles 0:29" in readme and "Test Author" in readme
     # spaCy's accuracy table (test scores) and ours: test and dev side by side, speed as is
     assert "| `QA_F1` | 31.25 |" in readme
     assert "| `qa_f1` | 31.25 | 50.00 |" in readme and "| `speed` | 999.0 | 1234.5 |" in readme
+    assert "question_answerer_loss" not in readme  # a training loss is no score
     assert f"pip install --no-index --find-links packages/ {PACKAGE}" in readme
 
 

@@ -151,6 +151,16 @@ def test_all_gpu_with_the_default_hub_model_fails_fast_offline(fresh_clone: Path
     assert proc.seconds < 30, proc.seconds
 
 
+def test_check_model_names_the_setting_for_a_bad_local_directory(tmp_path: Path) -> None:
+    result = run_script("check_model", "training/trf/no-such-model", "--setting=--vars.trf_model")
+    assert result.exit_code == 2 and "--vars.trf_model: model directory not found" in result.output
+    assert "make-trf-tiny" in result.output
+    result = run_script("check_model", tmp_path, "--setting=--vars.trf_model")
+    assert result.exit_code == 2 and "has no config.json" in result.output
+    (tmp_path / "config.json").write_text("{}")
+    assert run_script("check_model", tmp_path, "--setting=--vars.trf_model").exit_code == 0
+
+
 @pytest.mark.slow
 def test_all_gpu_runs_offline_on_a_local_tiny_bert(fresh_clone: Path) -> None:
     run_project(fresh_clone, "make-trf-tiny")
