@@ -38,6 +38,7 @@ import json, sys
 import torch
 
 kind, model_dir, tests_dir = sys.argv[1:4]
+settings = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}  # quantize / backend
 sys.path.insert(0, tests_dir)
 if torch.get_num_threads() < 2:
     torch.set_num_threads(2)
@@ -46,12 +47,14 @@ from seq2seq_fixtures import make_seq2seq_nlp, random_texts
 from spacy_task_pipes.qa.component import make_qa_doc
 
 if kind == "question_answerer":
-    nlp = make_qa_nlp(model_dir)
+    model = {"@architectures": "spacy_task_pipes.QuestionAnswering.v1", "name": model_dir, **settings}
+    nlp = make_qa_nlp(model_dir, model=model)
     questions = [["Who was born?", "Where is it?"], ["What is the capital?"]]
     make_docs = lambda: [make_qa_doc(nlp, line, questions[i % 2]) for i, line in enumerate(CORPUS_LINES)]
     result = lambda doc: [[a.text, a.start, a.end, a.score] for a in doc._.answers]
 else:
-    nlp = make_seq2seq_nlp(kind, model_dir, num_beams=1, max_new_tokens=8)
+    model = {"@architectures": "spacy_task_pipes.Seq2SeqLM.v1", "name": model_dir, **settings}
+    nlp = make_seq2seq_nlp(kind, model_dir, model=model, num_beams=1, max_new_tokens=8)
     field = "translation" if kind == "translator" else "summary"
     make_docs = lambda: [nlp.make_doc(text) for text in random_texts(12)]
     result = lambda doc: getattr(doc._, field)

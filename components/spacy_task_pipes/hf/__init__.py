@@ -5,6 +5,8 @@
 - :mod:`.shim`: :class:`SafetensorsHFShim` and :func:`create_hf_task_layer`;
 - :mod:`.serialization`: :class:`HFPipeSerializationMixin` (atomic ``to_disk``);
 - :mod:`.batching`: length-sorted batching and padding;
+- :mod:`.inference`: CPU inference with int8 weights, ONNX Runtime or CTranslate2
+  (``quantize``/``backend`` of the model block);
 - :mod:`.training`: the ``spacy_task_pipes.fit_to_step_budget.v1`` callback.
 
 Imports: nothing of this package but the shared ``io``. The other sub-packages import
@@ -13,11 +15,17 @@ the names re-exported here.
 
 from .loading import TOKENIZER_LOAD_KEYS, refuse_code_settings, tokenizer_load_kwargs, refuse_code_files, hub_reachable, check_model_available, load_hf_objects, hf_to_files, hf_from_files, read_files_dir, write_files_dir
 from .shim import autocast_dtype, SafetensorsHFShim, create_hf_task_layer, initialize_hf_task_layer, get_hf_shim
+from .inference import QUANTIZE_VALUES, BACKENDS, OnnxRuntimeRunner, ctranslate2_generate, quantize_torch_int8
 from .batching import batches_by_length, pad_features, release_device_memory
 from .serialization import HFPipeSerializationMixin
 from .training import fit_training_to_steps, create_fit_to_step_budget
 
 __all__ = [
+    "BACKENDS",
+    "OnnxRuntimeRunner",
+    "QUANTIZE_VALUES",
+    "ctranslate2_generate",
+    "quantize_torch_int8",
     "HFPipeSerializationMixin",
     "SafetensorsHFShim",
     "TOKENIZER_LOAD_KEYS",

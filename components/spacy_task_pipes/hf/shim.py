@@ -3,7 +3,8 @@ thinc layer around a task model (``HFWrapper`` semantics)."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Sequence
+import warnings
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy
 import srsly
@@ -15,6 +16,14 @@ from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+from .inference import (
+    InferenceRunnerCache,
+    build_ctranslate2_translator,
+    build_onnxruntime_runner,
+    check_inference_settings,
+    quantize_torch_int8,
+    require_backend,
+)
 from .loading import refuse_code_settings, load_hf_objects, hf_to_files, hf_from_files
 
 
@@ -38,8 +47,56 @@ class SafetensorsHFShim(HFShim):
     """
 
     autocast_dtype: "torch.dtype" = torch.float16
+    # CPU inference settings (see .inference): int8 weights and/or another runtime
+    quantize: Optional[str] = None
+    backend: str = "torch"
+    output_names: Tuple[str, ...] = ()
+    _weights_version: int = 0
+    _runner_cache: Optional[InferenceRunnerCache] = None
+    _warned_gpu: bool = False
+
+    @property
+    def uses_cpu_runner(self) -> bool:
+        """Whether inference runs on the int8 / ONNX Runtime / CTranslate2 runner: the
+        settings ask for one and the float model is loaded on the CPU."""
+        if (self.quantize is None and self.backend == "torch") or self._model is None:
+            return False
+        if self.device.type != "cpu":
+            if not self._warned_gpu:
+                warnings.warn(
+                    f"quantize = {self.quantize!r} / backend = {self.backend!r} are CPU "
+                    "inference settings: on the GPU the float PyTorch model runs."
+                )
+                self._warned_gpu = True
+            return False
+        return True
+
+    def inference_runner(self, input_names: Tuple[str, ...] = ()) -> Any:
+        """The runner for the current weights (built on first use, after a load or an
+        update, and once per process): a quantized copy of the torch model, an
+        :class:`OnnxRuntimeRunner` or a ``ctranslate2.Translator``."""
+        if self._runner_cache is None:
+            self._runner_cache = InferenceRunnerCache()
+        model, tokenizer = self._model, self._hfmodel.tokenizer
+
+        def build() -> Any:
+            if self.backend == "onnxruntime":
+                return build_onnxruntime_runner(model, input_names, self.output_names, self.quantize)
+            if self.backend == "ctranslate2":
+                return build_ctranslate2_translator(model, tokenizer, self.quantize)
+            return quantize_torch_int8(model)
+
+        return self._runner_cache.get((self._weights_version, input_names), build)
+
+    def finish_update(self, optimizer) -> None:
+        super().finish_update(optimizer)
+        self._weights_version += 1
 
     def predict(self, inputs: ArgsKwargs) -> Any:
+        if self.uses_cpu_runner:
+            runner = self.inference_runner(tuple(inputs.kwargs))
+            with torch.inference_mode():
+                return runner(*inputs.args, **inputs.kwargs)
         # thinc's PyTorchShim.predict runs in eval mode but then calls model.train(), which
         # would leave dropout on for anyone using the HF model afterwards: restore its mode.
         was_training = self._model.training if self._model is not None else False
@@ -66,6 +123,7 @@ class SafetensorsHFShim(HFShim):
     def set_hf_objects(self, hf: HFObjects) -> None:
         self._hfmodel = hf
         self._model = hf.transformer
+        self._weights_version += 1
 
     def to_files(self) -> Dict[str, bytes]:
         if not self.has_transformer:
@@ -145,6 +203,9 @@ def create_hf_task_layer(
     model_cls=AutoModel,
     tokenizer_cls=AutoTokenizer,
     new_head: bool = False,
+    quantize: Optional[str] = None,
+    backend: str = "torch",
+    backends: Sequence[str] = ("torch",),
 ) -> Model:
     """A thinc layer around a (not yet loaded) HF task model.
 
@@ -152,11 +213,15 @@ def create_hf_task_layer(
     named outputs (e.g. ``("start_logits", "end_logits")``) as float32 xp arrays;
     its backprop takes a tuple of gradients of the same shapes.
     Weights are loaded by :func:`initialize_hf_task_layer` or by deserialization;
-    ``new_head`` lets initialize start task-head weights that the model lacks.
+    ``new_head`` lets initialize start task-head weights that the model lacks;
+    ``quantize`` and ``backend`` (one of ``backends``) choose how inference runs on the CPU
+    (:mod:`.inference`).
     """
     block = "[components.<name>.model]"
     refuse_code_settings(tokenizer_config, f"{block} tokenizer_config")
     refuse_code_settings(transformer_config, f"{block} transformer_config")
+    check_inference_settings(quantize, backend, backends, block)
+    require_backend(backend, block)
 
     def convert_outputs(model: Model, inputs_outputs, is_train: bool):
         _, output = inputs_outputs
@@ -179,6 +244,7 @@ def create_hf_task_layer(
         tokenizer_cls=tokenizer_cls,
     )
     shim.autocast_dtype = autocast_dtype(mixed_precision_dtype)
+    shim.quantize, shim.backend, shim.output_names = quantize, backend, tuple(output_names)
     return Model(
         "hf-task-pytorch",
         pytorch_forward,

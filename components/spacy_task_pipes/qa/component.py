@@ -100,6 +100,8 @@ transformer_config = {}
 mixed_precision = false
 mixed_precision_dtype = "float16"
 grad_scaler_config = {}
+quantize = null
+backend = "torch"
 """
 DEFAULT_MODEL_CONFIG = Config().from_str(DEFAULT_QA_MODEL)["model"]
 

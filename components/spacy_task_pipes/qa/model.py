@@ -27,6 +27,8 @@ def create_question_answering_model(
     mixed_precision_dtype: str = "float16",
     grad_scaler_config: Dict[str, Any] = {},
     new_head: bool = False,
+    quantize: Optional[str] = None,
+    backend: str = "torch",
 ) -> Model[QAInT, QAOutT]:
     """Extractive QA model: a hub name or local directory loaded with
     ``AutoModelForQuestionAnswering`` when the pipeline is initialized.
@@ -39,6 +41,10 @@ def create_question_answering_model(
     grad_scaler_config (dict): Arguments for thinc's ``PyTorchGradScaler``.
     new_head (bool): At initialize, start the QA head (qa_outputs) weights that ``name`` lacks
         (a base model). Off by default: weights that do not match completely are an error.
+    quantize (Optional[str]): "int8": CPU inference with int8 weights (null: float32).
+        Training and the saved weights stay float.
+    backend (str): CPU inference runtime: "torch" or "onnxruntime" (ONNX export of the
+        float weights at the first inference after loading; needs the cpu-fast extra).
     """
     hf_layer = create_hf_task_layer(
         name,
@@ -49,6 +55,9 @@ def create_question_answering_model(
         mixed_precision_dtype=mixed_precision_dtype,
         grad_scaler_config=grad_scaler_config,
         new_head=new_head,
+        quantize=quantize,
+        backend=backend,
+        backends=("torch", "onnxruntime"),
         model_cls=AutoModelForQuestionAnswering,
     )
     return Model(

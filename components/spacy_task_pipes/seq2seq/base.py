@@ -19,7 +19,7 @@ pieces to generate for and how the results are written to the ``Doc``.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -33,6 +33,7 @@ from transformers import AutoModelForSeq2SeqLM
 from ..hf import (
     HFPipeSerializationMixin,
     create_hf_task_layer,
+    ctranslate2_generate,
     get_hf_shim,
     initialize_hf_task_layer,
     release_device_memory,
@@ -59,6 +60,8 @@ def create_seq2seq_model(
     mixed_precision_dtype: str = "float16",
     grad_scaler_config: Dict[str, Any] = {},
     new_head: bool = False,
+    quantize: Optional[str] = None,
+    backend: str = "torch",
 ) -> Model[Seq2SeqInT, Seq2SeqOutT]:
     """Encoder-decoder model loaded with ``AutoModelForSeq2SeqLM`` when the pipeline
     is initialized (T5, BART, Marian, mBART-50, M2M100, NLLB, ...).
@@ -71,6 +74,10 @@ def create_seq2seq_model(
     grad_scaler_config (dict): Arguments for thinc's ``PyTorchGradScaler``.
     new_head (bool): At initialize, start the LM head weights that ``name`` lacks
         (a base model). Off by default: weights that do not match completely are an error.
+    quantize (Optional[str]): "int8": CPU generation with int8 weights (null: float32).
+        Training and the saved weights stay float.
+    backend (str): CPU generation runtime: "torch" or "ctranslate2" (converted from the
+        float weights at the first generation after loading; needs the cpu-fast extra).
     """
     hf_layer = create_hf_task_layer(
         name,
@@ -81,6 +88,9 @@ def create_seq2seq_model(
         mixed_precision_dtype=mixed_precision_dtype,
         grad_scaler_config=grad_scaler_config,
         new_head=new_head,
+        quantize=quantize,
+        backend=backend,
+        backends=("torch", "ctranslate2"),
         model_cls=AutoModelForSeq2SeqLM,
     )
     return Model("seq2seq_lm", _forward, init=_init, layers=[hf_layer], attrs={"name": name})
@@ -106,6 +116,8 @@ transformer_config = {{}}
 mixed_precision = false
 mixed_precision_dtype = "float16"
 grad_scaler_config = {{}}
+quantize = null
+backend = "torch"
 """
     )["model"]
 
@@ -439,6 +451,12 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
     def _generate_batch(self, rows: Sequence[Sequence[int]], kwargs: Dict[str, Any]) -> List[List[int]]:
         shim = get_hf_shim(self.model)
         model = self.hf_model
+        if shim.uses_cpu_runner:
+            if shim.backend == "ctranslate2":
+                forced_eos = getattr(model.generation_config, "forced_eos_token_id", None)
+                return ctranslate2_generate(shim.inference_runner(), self.tokenizer, rows,
+                                            {**kwargs, "forced_eos_token_id": forced_eos})
+            model = shim.inference_runner()  # the int8 copy
         model.eval()
         pad_id = self._pad_id()
         device = next(model.parameters()).device
