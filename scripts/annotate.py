@@ -50,6 +50,8 @@ def main(
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per process (default: local n_process=1 keeps torch's own; otherwise cores / processes)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to run on (spacy.require_gpu); ray: one GPU per actor"),
     code: Optional[Path] = typer.Option(None, "--code", help="Python file with custom components, imported in every worker"),
+    quantize: str = typer.Option("", "--quantize", help="CPU inference of the transformer components: int8, or none for float32 (default: as the pipeline's config says)"),
+    backend: str = typer.Option("", "--backend", help="CPU runtime of the transformer components: torch, onnxruntime (QA), ctranslate2 (translator, summarizer) or a comma list, each component taking the one it runs on; default: as the pipeline's config says"),
     workers: int = typer.Option(1, "--workers", help="ray: number of actors"),
     address: str = typer.Option("", "--address", help="ray: join this cluster (auto, host:port or ray://host:10001); default: start a local one"),
     num_cpus: Optional[int] = typer.Option(None, "--num-cpus", help="ray: CPUs of the local cluster the job starts (default: all)"),
@@ -71,8 +73,13 @@ def main(
     source = InputSource(str(input_path), detect_format(input_path, input_format or None), text_field=text_field,
                          id_field=id_field, questions_field=questions_field, encoding=encoding)
     resolved_model = check_model(model)
+    if quantize not in ("", "int8", "none"):
+        fail(f"--quantize: {quantize!r} is not one of int8, none.")
+    unknown = [b for b in backend.split(",") if b.strip() and b.strip() not in ("torch", "onnxruntime", "ctranslate2")]
+    if unknown:
+        fail(f"--backend: {', '.join(unknown)} is not one of torch, onnxruntime, ctranslate2.")
     pipeline = PipelineSpec(resolved_model, batch_size=batch_size, gpu_id=gpu_id,
-                            code=str(code.resolve()) if code else None)
+                            code=str(code.resolve()) if code else None, quantize=quantize, backend=backend)
     ray_options = RayOptions(workers=workers, address=address or None, num_cpus=num_cpus,
                              cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
                              node_ip_address=node_ip_address or None)

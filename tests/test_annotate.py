@@ -215,6 +215,37 @@ def test_task_components_give_their_own_results(tmp_path: Path, combined_model_d
     assert sorted(errors, key=str) == ["c", "e", "f", "h"] and "questions" in errors["h"]
 
 
+def test_quantize_and_backends_apply_to_every_task_component(tmp_path: Path, combined_model_dir: Path,
+                                                             code_file: Path) -> None:
+    """``--quantize int8 --backend onnxruntime,ctranslate2``: the QA model runs on ONNX Runtime,
+    the translator and summarizer on CTranslate2, all with int8 weights, as loading the pipeline
+    with those settings gives; the job records them so a resume cannot mix settings."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("ctranslate2")
+    from spacy_task_pipes.cli import inference_overrides
+
+    rows = [row for row in combined_rows() if row.get("id") not in ("c", "e", "f", "h")]
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", rows)
+    out = tmp_path / "out"
+    annotate(combined_model_dir, corpus, out, "--code", code_file, "--batch-size", 1,
+             "--quantize", "int8", "--backend", "onnxruntime,ctranslate2")
+    plain = spacy.load(combined_model_dir)
+    overrides = inference_overrides(plain.config, quantize="int8", backend="onnxruntime,ctranslate2")
+    assert {name: o["model"] for name, o in overrides["components"].items()} == {
+        "question_answerer": {"quantize": "int8", "backend": "onnxruntime"},
+        "translator": {"quantize": "int8", "backend": "ctranslate2"},
+        "summarizer": {"quantize": "int8", "backend": "ctranslate2"},
+    }
+    nlp = spacy.load(combined_model_dir, config=overrides)
+    assert read_parts(out) == [reference_record(nlp, row, line + 1) for line, row in enumerate(rows)]
+    job = json.loads((out / "_job.json").read_text())
+    assert (job["quantize"], job["backend"]) == ("int8", "onnxruntime,ctranslate2")
+    result = run_script("annotate", combined_model_dir, corpus, out, "--code", code_file, "--resume", "--no-progress")
+    assert result.exit_code == 2 and "quantize" in result.output
+    bad = run_script("annotate", combined_model_dir, corpus, tmp_path / "bad", "--code", code_file, "--backend", "tensorrt")
+    assert bad.exit_code == 2 and "--backend: tensorrt" in bad.output
+
+
 # --------------------------------------------------------------------------- outputs
 
 

@@ -16,7 +16,7 @@ import codecs
 import functools
 import re
 from pathlib import Path
-from typing import Any, Callable, NoReturn, TypeVar
+from typing import Any, Callable, Dict, NoReturn, Optional, TypeVar
 
 import typer
 
@@ -84,12 +84,73 @@ def output_file(path: Path, argument: str) -> Path:
     return path
 
 
-def load_pipeline(name: str, argument: str, **kwargs: Any) -> Any:
-    """``spacy.load(name)`` where a missing or damaged pipeline is one line naming ``argument``."""
+# The CPU runtimes each task architecture takes (see spacy_task_pipes.hf.inference).
+TASK_BACKENDS = {
+    "spacy_task_pipes.QuestionAnswering.v1": ("torch", "onnxruntime"),
+    "spacy_task_pipes.Seq2SeqLM.v1": ("torch", "ctranslate2"),
+}
+
+
+def inference_overrides(config: Any, quantize: Optional[str] = "keep", backend: Optional[str] = None) -> Dict[str, Any]:
+    """``spacy.load(..., config=...)`` overrides setting the CPU inference of every transformer
+    task component of a pipeline ``config``: ``quantize`` ("int8" or None; "keep" leaves it) and
+    ``backend``, a runtime or a comma list (e.g. "onnxruntime,ctranslate2"), each component
+    taking the one its model runs on (None leaves it). ``{}`` when no component is concerned;
+    a runtime no component runs on is a ValueError."""
+    wanted = [b.strip() for b in backend.split(",") if b.strip()] if backend else []
+    used = set()
+    overrides: Dict[str, Any] = {}
+    for name, block in config.get("components", {}).items():
+        model = block.get("model") if isinstance(block, dict) else None
+        allowed = TASK_BACKENDS.get(model.get("@architectures")) if isinstance(model, dict) else None
+        if allowed is None:
+            continue
+        settings: Dict[str, Any] = {}
+        if quantize != "keep":
+            settings["quantize"] = quantize
+        choice = next((b for b in wanted if b in allowed), None)
+        if choice is not None:
+            settings["backend"] = choice
+            used.add(choice)
+        if settings:
+            overrides.setdefault("components", {})[name] = {"model": settings}
+    unused = [b for b in wanted if b not in used]
+    if unused and overrides:
+        raise ValueError(f"backend {', '.join(unused)}: no component of this pipeline runs on it "
+                         "(question_answerer: torch, onnxruntime; translator, summarizer: torch, ctranslate2).")
+    return overrides
+
+
+def load_pipeline(name: str, argument: str, *, quantize: str = "", backend: str = "", **kwargs: Any) -> Any:
+    """``spacy.load(name)`` where a missing or damaged pipeline is one line naming ``argument``.
+
+    ``quantize`` ("int8", or "none" for float32) and ``backend`` ("torch", "onnxruntime",
+    "ctranslate2", or a comma list of them) set the CPU inference settings of every transformer
+    task component (see :func:`inference_overrides`; empty: as the pipeline's config says); a
+    pipeline without such a component is an error."""
     import spacy
 
     try:
-        return spacy.load(name, **kwargs)
+        nlp = spacy.load(name, **kwargs)
+        if not (quantize or backend):
+            return nlp
+        if quantize not in ("", "none", "int8"):
+            fail(f"--quantize: {quantize!r} is not one of int8, none.")
+        try:
+            overrides = inference_overrides(
+                nlp.config, quantize=("keep" if not quantize else None if quantize == "none" else quantize),
+                backend=backend or None)
+        except ValueError as err:
+            fail(f"--backend: {err}")
+        if not overrides:
+            fail(f"--quantize/--backend: the pipeline {name!r} has no question_answerer, translator "
+                 "or summarizer model to set them on.")
+        config = {**kwargs.pop("config", {})}
+        for component, settings in overrides["components"].items():
+            config.setdefault("components", {}).setdefault(component, {}).update(settings)
+        return spacy.load(name, config=config, **kwargs)
+    except ImportError as err:  # a backend's package is missing: the message says what to install
+        fail(f"--backend: {err}")
     except OSError as err:  # spaCy's E050 "Can't find model" and file errors
         fail(f"{argument}: cannot load the pipeline {name!r}: {err}")
     except ValueError as err:  # our components' load errors name the damaged file

@@ -19,6 +19,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
+from ..cli import inference_overrides
 from .records import InputRecord, InputSource, ShardSpec, read_shard
 
 Progress = Callable[[int], None]
@@ -38,6 +39,10 @@ class PipelineSpec:
     batch_size: int = 64
     gpu_id: int = -1
     code: Optional[str] = None
+    # CPU inference of the transformer components ("" = as the pipeline's config says):
+    # quantize "int8" or "none", backend "torch" / "onnxruntime" / "ctranslate2"
+    quantize: str = ""
+    backend: str = ""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -89,7 +94,15 @@ def load_pipeline(spec: PipelineSpec, gpu_id: Optional[int] = None) -> Language:
     gpu = spec.gpu_id if gpu_id is None else gpu_id
     if gpu >= 0:
         spacy.require_gpu(gpu)
-    return spacy.load(spec.model)
+    nlp = spacy.load(spec.model)
+    if not (spec.quantize or spec.backend):
+        return nlp
+    quantize = "keep" if not spec.quantize else None if spec.quantize == "none" else spec.quantize
+    overrides = inference_overrides(nlp.config, quantize=quantize, backend=spec.backend or None)
+    if not overrides:
+        raise ValueError(f"--quantize/--backend: the pipeline {spec.model!r} has no question_answerer, "
+                         "translator or summarizer model to set them on.")
+    return spacy.load(spec.model, config=overrides)
 
 
 @dataclass(frozen=True)

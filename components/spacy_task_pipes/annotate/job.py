@@ -66,7 +66,8 @@ def make_engine(name: str, pipeline: PipelineSpec, n_process: int = 1, ray_optio
     raise ValueError(f"Unknown engine {name!r}; use one of {', '.join(ENGINES)}.")
 
 
-def job_identity(plan: InputPlan, output: OutputSpec, model: str) -> Dict[str, Any]:
+def job_identity(plan: InputPlan, output: OutputSpec, model: str,
+                 pipeline: Optional[PipelineSpec] = None) -> Dict[str, Any]:
     """What must not change between a killed run and its ``--resume``."""
     source = plan.source
     stat = Path(source.path).stat()
@@ -84,6 +85,9 @@ def job_identity(plan: InputPlan, output: OutputSpec, model: str) -> Dict[str, A
         "shard_size": output.shard_size,
         "output_format": output.format.value,
         "docbin": output.docbin,
+        # int8 / another runtime gives other outputs: a resume must not mix them
+        "quantize": pipeline.quantize if pipeline else "",
+        "backend": pipeline.backend if pipeline else "",
     }
 
 
@@ -100,7 +104,7 @@ def run_annotate(
     start = time.perf_counter()
     plan = plan_input(source, output.shard_size)
     store = ShardStore(output)
-    store.prepare(job_identity(plan, output, model), resume=resume, overwrite=overwrite)
+    store.prepare(job_identity(plan, output, model, getattr(engine, "pipeline", None)), resume=resume, overwrite=overwrite)
     pending = [spec for spec in plan.shards if not store.is_complete(spec.index)]
     done_records = plan.n_records - sum(spec.size for spec in pending)
     first_result: Optional[float] = None
