@@ -142,19 +142,71 @@ def test_evaluate_qa_on_hf_dir(tmp_path, qa_models):
     assert "<html" in html.read_text(encoding="utf-8").lower()
 
 
+QA_RUNNERS = {"ours", "hf_pipeline", "bare_forward", "ours_int8", "torch_int8", "ours_onnxruntime_int8",
+              "onnxruntime_fp32", "onnxruntime_int8", "onnxruntime_int8_per_channel"}
+ONNX_RUNNERS = {"ours_onnxruntime_int8", "onnxruntime_fp32", "onnxruntime_int8", "onnxruntime_int8_per_channel"}
+
+
+def _has_onnxruntime():
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def test_benchmark_qa_smoke(tmp_path, qa_models):
     src = squad_file(tmp_path, n_articles=2)
     out = tmp_path / "speed.json"
     res = run_script("benchmark_qa", src, out, "--model", qa_models["bert"], "--n-questions", "6",
-                     "--repeats", "1", "--batch-size", "4", "--max-seq-length", "64", "--doc-stride", "16")
+                     "--repeats", "1", "--batch-size", "4", "--max-seq-length", "64", "--doc-stride", "16",
+                     "--threads", "1")
     assert res.exit_code == 0, res.output
     result = srsly.read_json(out)
     assert result["questions"] == 6 and result["contexts"] == 3
-    assert set(result["questions_per_second"]) == {"ours", "hf_pipeline", "bare_forward"}
+    ran = QA_RUNNERS if _has_onnxruntime() else QA_RUNNERS - ONNX_RUNNERS
+    assert set(result["questions_per_second"]) == ran == set(result["runners"])
+    assert set(result["skipped"]) == QA_RUNNERS - ran
+    assert all(v > 0 for v in result["questions_per_second"].values())
     assert result["ratio_ours_vs_hf_pipeline"] > 0 and result["ratio_ours_vs_bare_forward"] > 0
     # same weights, same algorithm: the answers agree with QuestionAnsweringPipeline
     assert result["agreement_with_hf_pipeline"]["exact"] == 1.0
+    assert set(result["ratio_vs_ours"]) == ran - {"ours"}
+    assert result["fastest_peer"] in ran and not result["fastest_peer"].startswith("ours")
+    assert set(result["ratio_vs_fastest_peer"]) == {n for n in ran if n.startswith("ours")}
+    assert "ours_int8_vs_torch_int8" in result["ratio_ours_vs_peer"]
+    answer_runners = {"hf_pipeline", "ours_int8", "ours_onnxruntime_int8"} & ran
+    assert set(result["agreement_with_ours"]) == answer_runners
+    assert result["agreement_with_ours"]["hf_pipeline"]["exact"] == 1.0
+    for scores in result["agreement_with_ours"].values():
+        assert 0.0 <= scores["exact"] <= scores["normalized"] <= 1.0
+    bare_peers = {"torch_int8", "onnxruntime_fp32", "onnxruntime_int8", "onnxruntime_int8_per_channel"} & ran
+    assert set(result["span_agreement_with_bare_forward"]) == bare_peers
+    assert all(0.0 <= v <= 1.0 for v in result["span_agreement_with_bare_forward"].values())
+    if "onnxruntime_fp32" in ran:  # the same float model in another runtime: the same best spans
+        assert result["span_agreement_with_bare_forward"]["onnxruntime_fp32"] == 1.0
+        assert "ours_onnxruntime_int8_vs_onnxruntime_int8" in result["ratio_ours_vs_peer"]
     assert json.loads(res.output.strip().splitlines()[-1])["questions"] == 6
+
+
+def test_benchmark_qa_runners_option(tmp_path, qa_models):
+    src = squad_file(tmp_path, n_articles=1)
+    out = tmp_path / "speed.json"
+    common = ["--model", qa_models["bert"], "--n-questions", "4", "--repeats", "1", "--batch-size", "4",
+              "--max-seq-length", "64", "--doc-stride", "16", "--threads", "1"]
+    res = run_script("benchmark_qa", src, out, *common, "--runners", "ours_int8,torch_int8")
+    assert res.exit_code == 0, res.output
+    result = srsly.read_json(out)
+    assert set(result["questions_per_second"]) == {"ours_int8", "torch_int8"} and result["skipped"] == {}
+    # the float references of the agreement run untimed when their runners are left out
+    assert set(result["agreement_with_ours"]) == {"ours_int8"}
+    assert set(result["span_agreement_with_bare_forward"]) == {"torch_int8"}
+    assert result["ratio_ours_vs_peer"] == {"ours_int8_vs_torch_int8": pytest.approx(
+        result["questions_per_second"]["ours_int8"] / result["questions_per_second"]["torch_int8"], rel=0.01)}
+    assert "ratio_vs_ours" not in result and result["fastest_peer"] == "torch_int8"
+    res = run_script("benchmark_qa", src, out, *common, "--runners", "ours,nope")
+    assert res.exit_code == 2 and "nope" in res.output and "bare_forward" in res.output
 
 
 def test_benchmark_qa_builds_model_from_encoder(tmp_path, qa_models):

@@ -161,6 +161,19 @@ def test_slices_nested_fields_and_hub_errors(tmp_path):
 # ---------------------------------------------------------------- benchmark
 
 
+S2S_RUNNERS = {"ours", "hf_pipeline", "bare_generate", "ours_int8", "generate_int8", "ours_ctranslate2_fp32",
+               "ctranslate2_fp32", "ours_ctranslate2_int8", "ctranslate2_int8"}
+CT2_RUNNERS = {"ours_ctranslate2_fp32", "ctranslate2_fp32", "ours_ctranslate2_int8", "ctranslate2_int8"}
+
+
+def _has_ctranslate2():
+    try:
+        import ctranslate2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def test_make_model_and_benchmark_smoke(tmp_path, seq2seq_models):
     src, _ = parallel_files(tmp_path)
     dialogs = dialog_file(tmp_path, n=3)
@@ -176,15 +189,68 @@ def test_make_model_and_benchmark_smoke(tmp_path, seq2seq_models):
                      "--summarization-max-new-tokens", "3", "--repeats", "1", "--threads", "1")
     assert res.exit_code == 0, res.output
     result = json.loads(out.read_text())
-    for task, n in (("translation", 4), ("summarization", 3)):
+    ran = S2S_RUNNERS if _has_ctranslate2() else S2S_RUNNERS - CT2_RUNNERS
+    assert set(result["runners"]) == ran and set(result["skipped"]) == S2S_RUNNERS - ran
+    for task, n, max_new in (("translation", 4, 4), ("summarization", 3, 3)):
         r = result["tasks"][task]
-        assert r["items"] == n and set(r["items_per_second"]) == {"ours", "hf_pipeline", "bare_generate"}
+        assert r["items"] == n and set(r["items_per_second"]) == ran
+        assert all(v > 0 for v in r["items_per_second"].values())
         assert r["agreement_ours_vs_bare_generate"] == 1.0
         assert r["agreement_ours_vs_hf_pipeline"] == 1.0
         assert r["agreement_ours_vs_hf_pipeline_same_batches"] == 1.0
         assert r["agreement_hf_pipeline_vs_bare_generate"] == 1.0
+        assert set(r["agreement_with_ours"]) == ran - {"ours"}
+        assert all(0.0 <= v <= 1.0 for v in r["agreement_with_ours"].values())
+        assert set(r["ratio_vs_ours"]) == ran - {"ours"}
+        assert r["fastest_peer"] in ran and not r["fastest_peer"].startswith("ours")
+        assert set(r["ratio_vs_fastest_peer"]) == {k for k in ran if k.startswith("ours")}
+        # each setting of our component gives its peer's outputs (same weights, batches, lengths)
+        pairs = {"ours_vs_hf_pipeline", "ours_vs_bare_generate", "ours_int8_vs_generate_int8"}
+        if _has_ctranslate2():
+            pairs |= {"ours_ctranslate2_fp32_vs_ctranslate2_fp32", "ours_ctranslate2_int8_vs_ctranslate2_int8"}
+        assert set(r["agreement_ours_vs_peer"]) == set(r["ratio_ours_vs_peer"]) == pairs
+        assert all(v == 1.0 for v in r["agreement_ours_vs_peer"].values()), r["agreement_ours_vs_peer"]
+        # min_new_tokens == max_new_tokens: every bare runner generates exactly max_new tokens
+        assert r["generated_tokens"] == {k: [max_new, max_new] for k in ran
+                                         if k in ("bare_generate", "generate_int8", "ctranslate2_fp32", "ctranslate2_int8")}
     res = run_script("benchmark_seq2seq", out, "--model", tmp_path / "nope", "--translation-data", src)
     assert res.exit_code == 2 and "make_seq2seq_model" in res.output
+
+
+def test_benchmark_seq2seq_runners_option(tmp_path, seq2seq_models):
+    src, _ = parallel_files(tmp_path)
+    out = tmp_path / "bench.json"
+    common = ["--model", seq2seq_models["t5"], "--translation-data", src, "--n-sentences", "4", "--batch-size", "2",
+              "--translation-max-new-tokens", "3", "--repeats", "1", "--threads", "1"]
+    res = run_script("benchmark_seq2seq", out, *common, "--runners", "generate_int8,ours_int8")
+    assert res.exit_code == 0, res.output
+    result = json.loads(out.read_text())
+    assert result["runners"] == ["ours_int8", "generate_int8"] and result["skipped"] == {}
+    r = result["tasks"]["translation"]
+    assert set(r["items_per_second"]) == {"ours_int8", "generate_int8"}
+    # ours ran untimed, as the reference of the agreement
+    assert set(r["agreement_with_ours"]) == {"ours_int8", "generate_int8"}
+    assert r["agreement_ours_vs_peer"] == {"ours_int8_vs_generate_int8": 1.0}
+    assert "ratio_vs_ours" not in r and "agreement_ours_vs_hf_pipeline" not in r
+    assert r["generated_tokens"] == {"generate_int8": [3, 3]}
+    res = run_script("benchmark_seq2seq", out, *common, "--runners", "ours,ctranslate3")
+    assert res.exit_code == 2 and "ctranslate3" in res.output and "ctranslate2_int8" in res.output
+
+
+def test_select_runners_skips_or_refuses_missing_packages():
+    from spacy_task_pipes.bench.seq2seq import select_runners
+
+    available = ("a", "b", "c")
+    needs = {"b": ("no_such_package_xyz",)}
+    assert select_runners("", available, needs) == (["a", "c"], {"b": "no_such_package_xyz not installed"})
+    assert select_runners("all", available, needs) == (["a", "c"], {"b": "no_such_package_xyz not installed"})
+    assert select_runners("c, a", available, needs) == (["a", "c"], {})
+    with pytest.raises(ValueError, match="b needs no_such_package_xyz"):
+        select_runners("a,b", available, needs)
+    with pytest.raises(ValueError, match="unknown runner"):
+        select_runners("a,d", available, needs)
+    with pytest.raises(ValueError, match="no runner left"):
+        select_runners("", ("b",), needs)
 
 
 def test_hf_pipeline_same_batches_feeds_our_batches_and_restores_order():

@@ -2,15 +2,23 @@
 (from a pretrained encoder, or a randomly initialised BERT of a given shape with a
 WordPiece vocabulary made here from local text), read the first N SQuAD questions, and
 time our component against transformers' ``QuestionAnsweringPipeline`` and a bare
-batched forward pass on the same model."""
+batched forward pass on the same model, and against the CPU peers built the way a user
+builds them: PyTorch dynamic int8 and ONNX Runtime (``torch.onnx.export``, float32 and
+dynamically quantized int8). Bare runners return the start/end logits of each window;
+:func:`best_spans` turns them into the best answer span per window for the agreement."""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import io
 import json
+import logging
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import torch
@@ -217,9 +225,8 @@ def run_hf_pipeline(pipe, items: Sequence[Tuple[str, str, Any]], batch_size: int
     return [o["answer"] for o in out]
 
 
-def bare_features(tokenizer, items: Sequence[Tuple[str, str, Any]], max_seq_length: int, doc_stride: int):
-    """The same windows our component and the HF pipeline feed the model."""
-    enc = tokenizer(
+def _encode_windows(tokenizer, items: Sequence[Tuple[str, str, Any]], max_seq_length: int, doc_stride: int):
+    return tokenizer(
         [q for q, _, _ in items],
         [c for _, c, _ in items],
         truncation="only_second",
@@ -228,24 +235,174 @@ def bare_features(tokenizer, items: Sequence[Tuple[str, str, Any]], max_seq_leng
         return_overflowing_tokens=True,
         padding=False,
     )
+
+
+def bare_features(tokenizer, items: Sequence[Tuple[str, str, Any]], max_seq_length: int, doc_stride: int):
+    """The same windows our component and the HF pipeline feed the model."""
+    enc = _encode_windows(tokenizer, items, max_seq_length, doc_stride)
     names = [k for k in tokenizer.model_input_names if k in enc]
     return [{k: enc[k][i] for k in names} for i in range(len(enc["input_ids"]))]
 
 
-def run_bare_forward(model, tokenizer, features: Sequence[Dict[str, List[int]]], batch_size: int) -> int:
-    """Length-sorted, padded batches through the model (no pre/post-processing):
-    the floor of any QA runner on these features. Returns the number of batches."""
+def context_masks(tokenizer, items: Sequence[Tuple[str, str, Any]], max_seq_length: int,
+                  doc_stride: int) -> List[numpy.ndarray]:
+    """Per window of :func:`bare_features`: which tokens belong to the context (where an
+    answer span may start and end)."""
+    enc = _encode_windows(tokenizer, items, max_seq_length, doc_stride)
+    return [numpy.array([s == 1 for s in enc.sequence_ids(i)], dtype=bool) for i in range(len(enc["input_ids"]))]
+
+
+# Per window: (start logits, end logits) over its own tokens (no padding).
+WindowLogits = List[Tuple[numpy.ndarray, numpy.ndarray]]
+# A forward pass on one padded batch: int64 arrays by input name -> (start, end) logits.
+ForwardFn = Callable[[Dict[str, numpy.ndarray]], Tuple[Any, Any]]
+
+
+def run_forward(forward: ForwardFn, tokenizer, features: Sequence[Dict[str, List[int]]],
+                batch_size: int) -> WindowLogits:
+    """Length-sorted, padded batches of ``batch_size`` windows through ``forward`` (no
+    pre/post-processing: the floor of any QA runner on these features); the logits of
+    each window, in feature order (keeping them costs a view per batch)."""
     from ..hf import batches_by_length, pad_features
 
     pad = {"input_ids": tokenizer.pad_token_id or 0}
     lengths = [len(f["input_ids"]) for f in features]
-    n = 0
-    with torch.inference_mode():
-        for idx in batches_by_length(lengths, batch_size):
-            X = pad_features([features[i] for i in idx], list(features[0].keys()), pad)
-            model(**{k: torch.from_numpy(v) for k, v in X.items()})
-            n += 1
-    return n
+    keys = list(features[0].keys()) if features else []
+    out: WindowLogits = [None] * len(features)  # type: ignore[list-item]
+    for idx in batches_by_length(lengths, batch_size):
+        X = pad_features([features[i] for i in idx], keys, pad)
+        start, end = forward(X)
+        start, end = numpy.asarray(start), numpy.asarray(end)
+        for row, i in enumerate(idx):
+            out[i] = (start[row, : lengths[i]], end[row, : lengths[i]])
+    return out
+
+
+def torch_forward(model) -> ForwardFn:
+    """A PyTorch QA model (float or dynamic int8) as a :data:`ForwardFn`."""
+
+    def forward(X: Dict[str, numpy.ndarray]) -> Tuple[Any, Any]:
+        with torch.inference_mode():
+            out = model(**{k: torch.from_numpy(v) for k, v in X.items()})
+        return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
+
+    return forward
+
+
+def run_bare_forward(model, tokenizer, features: Sequence[Dict[str, List[int]]], batch_size: int) -> WindowLogits:
+    """:func:`run_forward` on a PyTorch QA model."""
+    return run_forward(torch_forward(model), tokenizer, features, batch_size)
+
+
+def best_spans(logits: WindowLogits, masks: Sequence[numpy.ndarray], max_answer_length: int) -> List[Tuple[int, int]]:
+    """The best answer span per window: ``(start, end)`` token indices inside the context
+    with ``start <= end < start + max_answer_length`` maximising start + end logit
+    (``(-1, -1)`` for a window without context tokens)."""
+    spans: List[Tuple[int, int]] = []
+    for (start, end), mask in zip(logits, masks):
+        mask = mask[: len(start)]
+        if not mask.any():
+            spans.append((-1, -1))
+            continue
+        scores = start.astype("float64")[:, None] + end.astype("float64")[None, :]
+        offsets = numpy.arange(len(start))[None, :] - numpy.arange(len(start))[:, None]
+        valid = (offsets >= 0) & (offsets < max_answer_length) & mask[:, None] & mask[None, :]
+        scores[~valid] = -numpy.inf
+        flat = int(numpy.argmax(scores))
+        spans.append((flat // len(end), flat % len(end)))
+    return spans
+
+
+def span_agreement(a: Sequence[Tuple[int, int]], b: Sequence[Tuple[int, int]]) -> float:
+    """Share of windows whose best spans are identical."""
+    return sum(x == y for x, y in zip(a, b)) / max(len(a), 1)
+
+
+# ------------------------------------------------------------------ ONNX Runtime peer
+
+
+class _QAOutputs(torch.nn.Module):
+    """Positional inputs, ``(start_logits, end_logits)`` out: what ``torch.onnx.export`` traces."""
+
+    def __init__(self, model, input_names: Sequence[str]):
+        super().__init__()
+        self.model = model
+        self.input_names = list(input_names)
+
+    def forward(self, *tensors):
+        out = self.model(**dict(zip(self.input_names, tensors)))
+        return out.start_logits, out.end_logits
+
+
+def export_qa_onnx(model, example: Dict[str, numpy.ndarray], path: Union[str, Path]) -> Path:
+    """``torch.onnx.export`` of a QA model (TorchScript exporter, opset 17, dynamic batch and
+    sequence axes) as a user does it; ``example``: one padded batch of its inputs."""
+    names = list(example)
+    axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "start_logits", "end_logits"]}
+    kwargs: Dict[str, Any] = {}
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_QAOutputs(model.eval(), names), tuple(torch.from_numpy(example[n]) for n in names),
+                          str(path), input_names=names, output_names=["start_logits", "end_logits"],
+                          dynamic_axes=axes, opset_version=17, **kwargs)
+    return Path(path)
+
+
+def quantize_onnx(src: Union[str, Path], dst: Union[str, Path], per_channel: bool = False) -> Path:
+    """``onnxruntime.quantization.quantize_dynamic`` with int8 weights (QInt8)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)  # its advice to pre-process the model goes to the root logger
+        try:
+            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel)
+        finally:
+            logging.disable(logging.NOTSET)
+    return Path(dst)
+
+
+def onnxruntime_session(path: Union[str, Path], threads: int):
+    """A CPU session: ``intra_op_num_threads`` = ``threads``, all graph optimisations."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnxruntime_forward(session) -> ForwardFn:
+    """An ONNX Runtime session of :func:`export_qa_onnx` as a :data:`ForwardFn`."""
+    names = [i.name for i in session.get_inputs()]
+
+    def forward(X: Dict[str, numpy.ndarray]) -> Tuple[Any, Any]:
+        start, end = session.run(["start_logits", "end_logits"], {n: X[n] for n in names})
+        return start, end
+
+    return forward
+
+
+def build_onnxruntime_sessions(model, example: Dict[str, numpy.ndarray], threads: int,
+                               variants: Sequence[str]) -> Dict[str, Any]:
+    """ONNX Runtime sessions of ``model``, by variant: ``"fp32"`` (the export),
+    ``"int8"`` (quantize_dynamic, per tensor: its default) and ``"int8_per_channel"``."""
+    import tempfile
+
+    sessions: Dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="benchmark-qa-onnx-") as tmp:
+        fp32 = export_qa_onnx(model, example, Path(tmp, "model.onnx"))
+        for variant in variants:
+            if variant == "fp32":
+                path = fp32
+            elif variant in ("int8", "int8_per_channel"):
+                path = quantize_onnx(fp32, Path(tmp, f"model.{variant}.onnx"), per_channel=variant != "int8")
+            else:
+                raise ValueError(f"Unknown ONNX Runtime variant {variant!r}.")
+            sessions[variant] = onnxruntime_session(path, threads)  # reads the file now
+    return sessions
 
 
 def agreement(a: Sequence[str], b: Sequence[str]) -> Dict[str, float]:

@@ -7,6 +7,10 @@ inputs, and time our ``translator``/``summarizer`` against transformers'
 Nothing downloads: the tokenizer is trained here, the weights are random (seeded).
 With ``min_new_tokens == max_new_tokens`` every runner generates the same number of
 tokens, so the throughput comparison is not skewed by early EOS.
+
+The CPU peers are built the way a user builds them: ``model.generate`` on a PyTorch
+dynamic int8 copy, and CTranslate2 (``TransformersConverter`` on the model directory,
+``Translator.translate_batch`` on the same length-sorted batches, float32 or int8).
 """
 
 from __future__ import annotations
@@ -154,14 +158,18 @@ def run_hf_pipeline(hf_pipe, texts: Sequence[str], prefix: str, batch_size: int,
 
 
 def run_bare_generate(model, tokenizer, texts: Sequence[str], prefix: str, batch_size: int,
-                      max_length: int, **generate_kwargs: Any) -> List[str]:
-    """Length-sorted batches of ``batch_size`` through ``model.generate`` (the floor)."""
+                      max_length: int, lengths: Optional[List[int]] = None, **generate_kwargs: Any) -> List[str]:
+    """Length-sorted batches of ``batch_size`` through ``model.generate`` (the floor);
+    ``lengths``, where given, gets the number of generated tokens per input (without the
+    decoder start token and the EOS)."""
     import torch
 
     from ..hf import batches_by_length
 
     encoded = tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length)["input_ids"]
     out: List[str] = [""] * len(texts)
+    if lengths is not None:
+        lengths[:] = [0] * len(texts)
     model.eval()
     with torch.inference_mode():
         for idx in batches_by_length([len(ids) for ids in encoded], batch_size):
@@ -169,6 +177,99 @@ def run_bare_generate(model, tokenizer, texts: Sequence[str], prefix: str, batch
             gen = model.generate(**batch, **generate_kwargs)
             for i, text in zip(idx, tokenizer.batch_decode(gen, skip_special_tokens=True, clean_up_tokenization_spaces=True)):
                 out[i] = normalize(text)
+            if lengths is not None:
+                for i, row in zip(idx, gen.tolist()):
+                    lengths[i] = _generated_length(row[1:], tokenizer.eos_token_id)
+    return out
+
+
+def _generated_length(row: Sequence[int], eos_id: Optional[int]) -> int:
+    """Tokens generated before the first EOS (what CTranslate2 returns without its end
+    token); a row without EOS has no padding either (generate pads after an EOS only)."""
+    row = list(row)
+    return row.index(eos_id) if eos_id is not None and eos_id in row else len(row)
+
+
+def convert_ctranslate2(model_dir: PathLike, output_dir: PathLike) -> Path:
+    """``ct2-transformers-converter`` on a ``save_pretrained`` directory (float weights:
+    the compute type is chosen when the model is loaded)."""
+    from ctranslate2.converters import TransformersConverter
+
+    class Converter(TransformersConverter):
+        # ctranslate2 >= 4.6 passes dtype= to from_pretrained, which transformers < 4.56
+        # rejects (it takes torch_dtype there)
+        def load_model(self, model_class, model_name_or_path, **kwargs):
+            if "dtype" in kwargs and not _transformers_takes_dtype():
+                kwargs["torch_dtype"] = kwargs.pop("dtype")
+            return model_class.from_pretrained(model_name_or_path, **kwargs)
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Converter(str(model_dir)).convert(str(output_dir), force=True)
+    return Path(output_dir)
+
+
+def _transformers_takes_dtype() -> bool:
+    import transformers
+    from packaging.version import Version
+
+    return Version(transformers.__version__).release >= (4, 56)
+
+
+def ctranslate2_translator(ct2_dir: PathLike, compute_type: str, threads: int):
+    """A CPU ``ctranslate2.Translator``: ``compute_type`` "float32" or "int8", ``threads``
+    intra-op threads, one batch at a time."""
+    import ctranslate2
+
+    return ctranslate2.Translator(str(ct2_dir), device="cpu", compute_type=compute_type,
+                                  intra_threads=threads, inter_threads=1)
+
+
+def ctranslate2_options(generate_kwargs: Dict[str, Any], forced_eos: bool = False) -> Dict[str, Any]:
+    """``translate_batch`` options for the benchmark's ``generate`` settings. Its
+    ``max_decoding_length``/``min_decoding_length`` count generated tokens without the
+    decoder start token and without the end token (``return_end_token=False``), as
+    ``max_new_tokens``/``min_new_tokens`` do. ``forced_eos``: the model's generation config
+    forces EOS as the last of ``max_new_tokens`` (Marian, BART), so generate's text is one
+    token shorter."""
+    options = {
+        "beam_size": int(generate_kwargs.get("num_beams", 1)),
+        "max_decoding_length": int(generate_kwargs["max_new_tokens"]),
+        "min_decoding_length": int(generate_kwargs.get("min_new_tokens", 0)),
+        "no_repeat_ngram_size": int(generate_kwargs.get("no_repeat_ngram_size", 0)),
+        "length_penalty": float(generate_kwargs.get("length_penalty", 1.0)),
+        "return_end_token": False,
+        "max_batch_size": 0,  # the batches given are the batches run
+    }
+    if forced_eos and options["max_decoding_length"] > 1:
+        options["max_decoding_length"] -= 1
+        options["min_decoding_length"] = min(options["min_decoding_length"], options["max_decoding_length"])
+    if generate_kwargs.get("do_sample"):
+        options.update(sampling_topk=0)
+    return options
+
+
+def run_ctranslate2(translator, tokenizer, texts: Sequence[str], prefix: str, batch_size: int, max_length: int,
+                    options: Dict[str, Any], lengths: Optional[List[int]] = None) -> List[str]:
+    """The same length-sorted batches as :func:`run_bare_generate` through
+    ``translator.translate_batch`` (source tokens: the tokenizer's, EOS included);
+    ``lengths``, where given, gets the number of generated tokens per input."""
+    from ..hf import batches_by_length
+
+    encoded = tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length)["input_ids"]
+    out: List[str] = [""] * len(texts)
+    if lengths is not None:
+        lengths[:] = [0] * len(texts)
+    for idx in batches_by_length([len(ids) for ids in encoded], batch_size):
+        results = translator.translate_batch([tokenizer.convert_ids_to_tokens(encoded[i]) for i in idx], **options)
+        ids = [tokenizer.convert_tokens_to_ids(result.hypotheses[0]) for result in results]
+        for i, text in zip(idx, tokenizer.batch_decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)):
+            out[i] = normalize(text)
+        if lengths is not None:
+            for i, row in zip(idx, ids):
+                lengths[i] = len(row)
     return out
 
 
@@ -198,6 +299,61 @@ def agreement(a: Sequence[str], b: Sequence[str]) -> float:
     return sum(normalize(x) == normalize(y) for x, y in zip(a, b)) / len(a)
 
 
+def select_runners(spec: str, available: Sequence[str], needs: Dict[str, Sequence[str]],
+                   option: str = "--runners") -> Tuple[List[str], Dict[str, str]]:
+    """The runners a ``--runners`` value names (a comma list; ``""`` or ``"all"``: all of
+    ``available``), in the order of ``available``, and the ones skipped with the reason.
+
+    ``needs``: the packages a runner imports. A runner whose package does not import is
+    skipped when the value did not name it, and a ``ValueError`` (with the install line)
+    when it did; an unknown name is a ``ValueError`` listing the known ones."""
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    explicit = bool(names) and names != ["all"]
+    unknown = [n for n in names if n not in available and n != "all"]
+    if unknown:
+        raise ValueError(f"{option}: unknown runner(s) {', '.join(unknown)}; choose from {','.join(available)}.")
+    wanted = [n for n in available if n in names] if explicit else list(available)
+    selected: List[str] = []
+    skipped: Dict[str, str] = {}
+    for name in wanted:
+        missing = []
+        for package in needs.get(name, ()):
+            try:
+                __import__(package)
+            except ImportError:
+                missing.append(package)
+        if not missing:
+            selected.append(name)
+        elif explicit:
+            raise ValueError(f"{option}: {name} needs {', '.join(missing)}: "
+                             f"pip install {' '.join(missing)} (or leave {name} out of {option}).")
+        else:
+            skipped[name] = f"{', '.join(missing)} not installed"
+    if not selected:
+        raise ValueError(f"{option}: no runner left to time.")
+    return selected, skipped
+
+
+def speed_ratios(ips: Dict[str, float], pairs: Sequence[Tuple[str, str]], reference: str = "ours",
+                 digits: int = 3) -> Dict[str, Any]:
+    """From items/s per runner: ``ratio_vs_<reference>`` (every other runner over it),
+    ``ratio_ours_vs_peer`` (``"a_vs_b"`` for each pair present), ``fastest_peer`` (the
+    fastest runner whose name does not start with ``ours``) and ``ratio_vs_fastest_peer``
+    (each ``ours*`` runner over it). Only runners that ran appear."""
+    out: Dict[str, Any] = {}
+    if reference in ips:
+        out[f"ratio_vs_{reference}"] = {k: round(v / ips[reference], digits) for k, v in ips.items() if k != reference}
+    out["ratio_ours_vs_peer"] = {f"{a}_vs_{b}": round(ips[a] / ips[b], digits) for a, b in pairs
+                                 if a in ips and b in ips}
+    peers = {k: v for k, v in ips.items() if not k.startswith("ours")}
+    if peers:
+        fastest = max(peers, key=peers.get)
+        out["fastest_peer"] = fastest
+        out["ratio_vs_fastest_peer"] = {k: round(v / peers[fastest], digits) for k, v in ips.items()
+                                        if k.startswith("ours")}
+    return out
+
+
 def interleaved(
     runners: Dict[str, Callable[[], Any]], repeats: int, desc: str = "benchmark"
 ) -> Tuple[Dict[str, List[float]], Dict[str, Any]]:
@@ -218,21 +374,34 @@ def interleaved(
     return times, outputs
 
 
-def summarize_times(n_items: int, times: Dict[str, List[float]], outputs: Dict[str, List[str]]) -> Dict[str, Any]:
+# (ours runner, the peer doing the same work) for ratio_ours_vs_peer and agreement_ours_vs_peer
+PEER_PAIRS = (("ours", "hf_pipeline"), ("ours", "bare_generate"), ("ours_int8", "generate_int8"),
+              ("ours_ctranslate2_fp32", "ctranslate2_fp32"), ("ours_ctranslate2_int8", "ctranslate2_int8"))
+
+
+def summarize_times(n_items: int, times: Dict[str, List[float]], outputs: Dict[str, List[str]],
+                    generated_tokens: Optional[Dict[str, List[int]]] = None) -> Dict[str, Any]:
+    """Items/s per runner, the speed ratios (:func:`speed_ratios`) and the exact output
+    agreement (whitespace-normalised) of each runner with ours and with its peer, for the
+    runners that ran (``outputs`` may hold untimed references too, e.g. ours);
+    ``generated_tokens``: ``[min, max]`` tokens generated per input, by runner."""
     ips = {name: n_items / statistics.median(ts) for name, ts in times.items()}
-    extra = {}
-    if "hf_pipeline_same_batches" in outputs:
-        extra["agreement_ours_vs_hf_pipeline_same_batches"] = round(
-            agreement(outputs["ours"], outputs["hf_pipeline_same_batches"]), 4)
-    return {
-        "items": n_items,
-        "items_per_second": {k: round(v, 2) for k, v in ips.items()},
-        "ratio_ours_vs_hf_pipeline": round(ips["ours"] / ips["hf_pipeline"], 3),
-        "ratio_ours_vs_bare_generate": round(ips["ours"] / ips["bare_generate"], 3),
-        "agreement_ours_vs_hf_pipeline": round(agreement(outputs["ours"], outputs["hf_pipeline"]), 4),
-        "agreement_ours_vs_bare_generate": round(agreement(outputs["ours"], outputs["bare_generate"]), 4),
-        # both sides are transformers' own code: what batch composition alone does to the outputs
-        "agreement_hf_pipeline_vs_bare_generate": round(agreement(outputs["hf_pipeline"], outputs["bare_generate"]), 4),
-        **extra,
-        "seconds": {k: [round(t, 2) for t in ts] for k, ts in times.items()},
-    }
+    out: Dict[str, Any] = {"items": n_items, "items_per_second": {k: round(v, 2) for k, v in ips.items()}}
+    if "ours" in ips and "hf_pipeline" in ips:
+        out["ratio_ours_vs_hf_pipeline"] = round(ips["ours"] / ips["hf_pipeline"], 3)
+    if "ours" in ips and "bare_generate" in ips:
+        out["ratio_ours_vs_bare_generate"] = round(ips["ours"] / ips["bare_generate"], 3)
+    out.update(speed_ratios(ips, PEER_PAIRS))
+    for a, b in (("ours", "hf_pipeline"), ("ours", "bare_generate"),
+                 # both sides are transformers' own code: what batch composition alone does to the outputs
+                 ("hf_pipeline", "bare_generate"), ("ours", "hf_pipeline_same_batches")):
+        if a in outputs and b in outputs:
+            out[f"agreement_{a}_vs_{b}"] = round(agreement(outputs[a], outputs[b]), 4)
+    if "ours" in outputs:
+        out["agreement_with_ours"] = {k: round(agreement(outputs["ours"], outputs[k]), 4) for k in times if k != "ours"}
+    out["agreement_ours_vs_peer"] = {f"{a}_vs_{b}": round(agreement(outputs[a], outputs[b]), 4)
+                                     for a, b in PEER_PAIRS if a in times and b in times}
+    if generated_tokens:
+        out["generated_tokens"] = {k: [min(v), max(v)] for k, v in generated_tokens.items() if v}
+    out["seconds"] = {k: [round(t, 2) for t in ts] for k, ts in times.items()}
+    return out
