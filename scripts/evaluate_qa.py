@@ -15,21 +15,40 @@ from spacy.training import Example
 
 from spacy_task_pipes.io import write_json_atomic, write_text_atomic
 from spacy_task_pipes.qa.data import create_squad_corpus, squad_predictions, squad_scores_by_answerability
-from spacy_task_pipes.cli import existing_file, fail, output_file, user_errors
+from spacy_task_pipes.cli import existing_file, fail, load_pipeline, output_file, user_errors
+from spacy_task_pipes.hf import get_hf_shim
 
 app = typer.Typer(add_completion=False)
 
 
-def load_qa_pipeline(model: str, max_seq_length: int, doc_stride: int) -> Language:
-    """A saved spaCy pipeline, or a blank English one around an HF QA model directory."""
+def check_inference_options(quantize: str, backend: str) -> None:
+    """One line before anything is loaded; the question_answerer runs on torch or onnxruntime."""
+    if quantize not in ("", "int8", "none"):
+        fail(f"--quantize: {quantize!r} is not one of int8, none.")
+    if backend not in ("", "torch", "onnxruntime"):
+        fail(f"--backend: {backend!r} is not one of torch, onnxruntime (the question_answerer's runtimes).")
+
+
+def load_qa_pipeline(model: str, max_seq_length: int, doc_stride: int, quantize: str = "",
+                     backend: str = "") -> Language:
+    """A saved spaCy pipeline, or a blank English one around an HF QA model directory, with
+    the CPU inference settings ``quantize`` ("int8", "none": float32) and ``backend``
+    ("torch", "onnxruntime"); empty: the pipeline's own (a bare HF directory: float torch)."""
     path = Path(model)
     if (path / "config.cfg").exists() or not (path / "config.json").exists():
-        return spacy.load(model)
+        return load_pipeline(model, "MODEL", quantize=quantize, backend=backend)
+    model_block: Dict[str, Any] = {"@architectures": "spacy_task_pipes.QuestionAnswering.v1", "name": str(path)}
+    if quantize:
+        model_block["quantize"] = None if quantize == "none" else quantize
+    if backend:
+        model_block["backend"] = backend
     nlp = spacy.blank("en")
-    nlp.add_pipe("question_answerer", config={
-        "model": {"@architectures": "spacy_task_pipes.QuestionAnswering.v1", "name": str(path)},
-        "max_seq_length": max_seq_length, "doc_stride": doc_stride,
-    })
+    try:
+        nlp.add_pipe("question_answerer", config={
+            "model": model_block, "max_seq_length": max_seq_length, "doc_stride": doc_stride,
+        })
+    except ImportError as err:  # the backend's package is missing: the message says what to install
+        fail(f"--backend: {err}")
     nlp.initialize()
     return nlp
 
@@ -89,6 +108,8 @@ def main(
     batch_size: int = typer.Option(16, "--batch-size", help="Docs per nlp.pipe batch"),
     limit: int = typer.Option(0, "--limit", help="Contexts to read (0: all)"),
     gpu_id: int = typer.Option(-1, "--gpu-id"),
+    quantize: str = typer.Option("", "--quantize", help="CPU inference weights: int8, or none (float32); empty: as the pipeline says"),
+    backend: str = typer.Option("", "--backend", help="CPU inference runtime: torch or onnxruntime; empty: as the pipeline says"),
 ) -> None:
     """Answer every question of the data and print SQuAD EM/F1 (0-100) as JSON; on data with
     unanswerable questions also over the answerable (has_ans) and unanswerable (no_ans) ones."""
@@ -98,10 +119,11 @@ def main(
         output_file(html, "--html")
     if impossible not in ("config", "on", "off", "both"):
         fail(f"--handle-impossible: {impossible!r} is not one of config, on, off, both.")
+    check_inference_options(quantize, backend)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     try:
-        nlp = load_qa_pipeline(model, max_seq_length, doc_stride)
+        nlp = load_qa_pipeline(model, max_seq_length, doc_stride, quantize, backend)
         examples = list(create_squad_corpus(data_path, limit=limit)(nlp))
     except (ValueError, FileNotFoundError, OSError) as err:
         fail(f"error: {err}")
@@ -109,7 +131,9 @@ def main(
     if null_threshold is not None:
         qa.cfg["null_score_diff_threshold"] = null_threshold
     settings: List[Optional[bool]] = {"config": [None], "on": [True], "off": [False], "both": [False, True]}[impossible]
-    result = {"model": model, "data": str(data_path), "contexts": len(examples),
+    shim = get_hf_shim(qa.model)
+    result = {"model": model, "quantize": shim.quantize, "backend": shim.backend,
+              "data": str(data_path), "contexts": len(examples),
               "null_score_diff_threshold": qa.cfg["null_score_diff_threshold"],
               "questions": sum(len(eg.reference._.gold_answers) for eg in examples)}
     docs: List[Doc] = []
