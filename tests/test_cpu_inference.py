@@ -236,3 +236,24 @@ def test_n_process_with_a_runner_built_in_the_parent(kind, settings, qa_models, 
         assert [[a[:3] for a in doc] for doc in multi] == [[a[:3] for a in doc] for doc in single]
     else:
         assert multi == single and any(single)
+
+
+def test_inference_overrides_pick_each_components_runtime():
+    from spacy_task_pipes.cli import inference_overrides
+
+    config = {"components": {
+        "ner": {"factory": "ner", "model": {"@architectures": "spacy.TransitionBasedParser.v2"}},
+        "question_answerer": {"model": {"@architectures": QA_ARCH}},
+        "translator": {"model": {"@architectures": S2S_ARCH}},
+    }}
+    assert inference_overrides(config, quantize="int8", backend="ctranslate2,onnxruntime") == {"components": {
+        "question_answerer": {"model": {"quantize": "int8", "backend": "onnxruntime"}},
+        "translator": {"model": {"quantize": "int8", "backend": "ctranslate2"}},
+    }}
+    assert inference_overrides(config, quantize=None) == {"components": {
+        "question_answerer": {"model": {"quantize": None}}, "translator": {"model": {"quantize": None}}}}
+    translator_only = {"components": {"translator": config["components"]["translator"]}}
+    # a runtime that no component runs on is named, not "this pipeline has no task component"
+    with pytest.raises(ValueError, match="backend onnxruntime: no component of this pipeline runs on it"):
+        inference_overrides(translator_only, backend="onnxruntime")
+    assert inference_overrides({"components": {"ner": config["components"]["ner"]}}, quantize="int8") == {}

@@ -99,12 +99,14 @@ def inference_overrides(config: Any, quantize: Optional[str] = "keep", backend: 
     a runtime no component runs on is a ValueError."""
     wanted = [b.strip() for b in backend.split(",") if b.strip()] if backend else []
     used = set()
+    found = False
     overrides: Dict[str, Any] = {}
     for name, block in config.get("components", {}).items():
         model = block.get("model") if isinstance(block, dict) else None
         allowed = TASK_BACKENDS.get(model.get("@architectures")) if isinstance(model, dict) else None
         if allowed is None:
             continue
+        found = True
         settings: Dict[str, Any] = {}
         if quantize != "keep":
             settings["quantize"] = quantize
@@ -115,7 +117,7 @@ def inference_overrides(config: Any, quantize: Optional[str] = "keep", backend: 
         if settings:
             overrides.setdefault("components", {})[name] = {"model": settings}
     unused = [b for b in wanted if b not in used]
-    if unused and overrides:
+    if unused and found:
         raise ValueError(f"backend {', '.join(unused)}: no component of this pipeline runs on it "
                          "(question_answerer: torch, onnxruntime; translator, summarizer: torch, ctranslate2).")
     return overrides
