@@ -137,7 +137,7 @@ def test_project_run_qa_with_local_models(project_copy, tmp_path):
          "--vars.qa_train_articles", "0:4", "--vars.qa_dev_articles", "4:", "--vars.qa_test_articles", "4:",
          "--vars.qa_v2_articles", ":", "--vars.qa_v2_questions", "9",
          "--vars.qa_max_steps", "30", "--vars.qa_max_seq_length", "64", "--vars.qa_doc_stride", "16",
-         "--vars.qa_bench_model", str(model), "--vars.qa_bench_questions", "12", "--vars.bench_repeats", "1",
+         "--vars.qa_bench_model", str(model), "--vars.qa_bench_questions", "12", "--vars.bench_repeats", "1", "--vars.qa_bench_runners", "ours,hf_pipeline",
          "--vars.qa_name", QA_PACKAGE],
         cwd=project_copy,
         env=env,

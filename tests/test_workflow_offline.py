@@ -22,6 +22,7 @@ import srsly
 from conftest import ROOT, run_script
 
 QA_PACKAGE = "qa_offline_e2e"
+GREEDY_SHORT = "--components.{pipe}.num_beams=1 --components.{pipe}.max_new_tokens=24"
 GENERATED = {
     "qa": ["assets/qa/gadgets_squad.json"],
     "translation": ["assets/translation/pairs.spa", "assets/translation/pairs.por"],
@@ -36,9 +37,11 @@ def clone_files() -> List[str]:
     return [name for name in out.split("\0") if name and (ROOT / name).is_file()]
 
 
-def offline_env() -> Dict[str, str]:
+def offline_env(config_overrides: str = "") -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("SPACY_CONFIG_OVERRIDES", "WEASEL_CONFIG_OVERRIDES")}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    if config_overrides:
+        env["SPACY_CONFIG_OVERRIDES"] = config_overrides
     return env
 
 
@@ -49,11 +52,12 @@ class ProjectRun(NamedTuple):
     seconds: float
 
 
-def run_project(project: Path, *args: str, check: bool = True) -> ProjectRun:
-    """``spacy project run NAME PROJECT [--vars...]`` offline, timed (printed: pytest -s)."""
+def run_project(project: Path, *args: str, check: bool = True, config_overrides: str = "") -> ProjectRun:
+    """``spacy project run NAME PROJECT [--vars...]`` offline, timed (printed: pytest -s);
+    ``config_overrides`` go to every `spacy train` inside (SPACY_CONFIG_OVERRIDES)."""
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "spacy", "project", "run", args[0], str(project), *args[1:]],
-                          cwd=project, env=offline_env(), capture_output=True, text=True)
+                          cwd=project, env=offline_env(config_overrides), capture_output=True, text=True)
     run = ProjectRun(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - start)
     print(f"spacy project run {' '.join(args)}: {run.seconds:.1f} s")
     if check:
@@ -167,7 +171,7 @@ def test_all_gpu_runs_offline_on_a_local_tiny_bert(fresh_clone: Path) -> None:
     model = "training/trf/tiny-bert"
     assert read_json(fresh_clone / model / "config.json")["hidden_size"] == 128
     proc = run_project(fresh_clone, "all-gpu", "--vars.trf_model", model, "--vars.gpu_id", "-1",
-                       "--vars.trf_max_steps", "20", "--vars.trf_eval_frequency", "10")
+                       "--vars.trf_max_steps", "20", "--vars.trf_eval_frequency", "20")
     for step in ("check-trf-model", "bootstrap", "convert", "train-trf", "evaluate-trf"):
         assert f"= {step} =" in proc.stdout, step
     metrics = read_json(fresh_clone / "training/en/ner_trf_test_metrics.json")
@@ -183,8 +187,10 @@ def test_qa_workflow_runs_offline_with_its_defaults(fresh_clone: Path) -> None:
     import spacy
     from spacy_task_pipes.qa import answer_questions
 
+    # the benchmark's int8 / ONNX Runtime runners are tested in test_qa_cli.py: two here
     proc = run_project(fresh_clone, "qa", "--vars.qa_max_steps", "30", "--vars.qa_bench_questions", "16",
-                       "--vars.bench_repeats", "1", "--vars.qa_name", QA_PACKAGE)
+                       "--vars.bench_repeats", "1", "--vars.qa_name", QA_PACKAGE,
+                       "--vars.qa_bench_runners", "ours,bare_forward")
     for step in ("convert-qa", "make-qa-tiny", "train-qa", "evaluate-qa", "benchmark-qa", "package-qa"):
         assert f"= {step} =" in proc.stdout, step
     training = fresh_clone / "training/qa"
@@ -209,16 +215,17 @@ def test_seq2seq_workflows_run_offline_with_their_defaults(fresh_clone: Path) ->
     import spacy
 
     small = ["--vars.translation_max_steps", "20", "--vars.summarization_max_steps", "20"]
-    run_project(fresh_clone, "translation", *small)
+    # 20 steps do not teach a tiny T5 to stop: greedy and short, every evaluation is quick
+    run_project(fresh_clone, "translation", *small, config_overrides=GREEDY_SHORT.format(pipe="translator"))
     metrics = read_json(fresh_clone / "training/translate/metrics.json")
     assert 0.0 <= metrics["translation_bleu"] <= 1.0 and 0.0 <= metrics["translation_chrf"] <= 1.0
-    run_project(fresh_clone, "summarization", *small)
+    run_project(fresh_clone, "summarization", *small, config_overrides=GREEDY_SHORT.format(pipe="summarizer"))
     metrics = read_json(fresh_clone / "training/summarize/metrics.json")
     for key in ("summary_rouge1", "summary_rouge2", "summary_rougeL", "summary_rougeLsum"):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["summary_gen_len"] >= 0.0
     run_project(fresh_clone, "seq2seq-offline", "--vars.s2s_bench_sentences", "32", "--vars.s2s_bench_dialogues", "8",
-                "--vars.bench_repeats", "1", *small)
+                "--vars.bench_repeats", "1", "--vars.s2s_bench_runners", "ours,bare_generate", *small)
     tasks = read_json(fresh_clone / "training/seq2seq/benchmark.json")["tasks"]
     assert tasks["translation"]["items"] == 32 and tasks["summarization"]["items"] == 8
     translator = spacy.load(fresh_clone / "training/translate/model-best")
