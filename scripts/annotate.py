@@ -23,7 +23,7 @@ from spacy_task_pipes.annotate import (
     make_engine,
     run_annotate,
 )
-from spacy_task_pipes.cli import check_encoding, existing_file, fail, user_errors
+from spacy_task_pipes.cli import check_encoding, check_inference_options, existing_file, fail, user_errors
 
 app = typer.Typer(add_completion=False)
 
@@ -73,11 +73,7 @@ def main(
     source = InputSource(str(input_path), detect_format(input_path, input_format or None), text_field=text_field,
                          id_field=id_field, questions_field=questions_field, encoding=encoding)
     resolved_model = check_model(model)
-    if quantize not in ("", "int8", "none"):
-        fail(f"--quantize: {quantize!r} is not one of int8, none.")
-    unknown = [b for b in backend.split(",") if b.strip() and b.strip() not in ("torch", "onnxruntime", "ctranslate2")]
-    if unknown:
-        fail(f"--backend: {', '.join(unknown)} is not one of torch, onnxruntime, ctranslate2.")
+    check_inference_options(quantize, backend)
     pipeline = PipelineSpec(resolved_model, batch_size=batch_size, gpu_id=gpu_id,
                             code=str(code.resolve()) if code else None, quantize=quantize, backend=backend)
     ray_options = RayOptions(workers=workers, address=address or None, num_cpus=num_cpus,

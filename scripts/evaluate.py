@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Tuple
 import typer
 from wasabi import Printer
 
-from spacy_task_pipes.cli import existing_file, fail, load_pipeline, output_file, user_errors
+from spacy_task_pipes.cli import check_inference_options, existing_file, load_pipeline, output_file, user_errors
 from spacy_task_pipes.io import write_json_atomic
 
 app = typer.Typer(add_completion=False)
@@ -29,15 +29,6 @@ _SPACY_METRICS = {
     "TEXTCAT": "cats_score", "SENT P": "sents_p", "SENT R": "sents_r", "SENT F": "sents_f",
     "SPAN P": "spans_sc_p", "SPAN R": "spans_sc_r", "SPAN F": "spans_sc_f", "SPEED": "speed",
 }
-
-def check_inference_options(quantize: str, backend: str) -> None:
-    """One line before anything is loaded (as scripts/annotate.py); which component takes
-    which runtime is load_pipeline's to check."""
-    if quantize not in ("", "int8", "none"):
-        fail(f"--quantize: {quantize!r} is not one of int8, none.")
-    unknown = [b for b in backend.split(",") if b.strip() and b.strip() not in ("torch", "onnxruntime", "ctranslate2")]
-    if unknown:
-        fail(f"--backend: {', '.join(unknown)} is not one of torch, onnxruntime, ctranslate2.")
 
 
 def inference_settings(nlp: Any) -> Dict[str, Dict[str, Any]]:

@@ -123,12 +123,41 @@ def inference_overrides(config: Any, quantize: Optional[str] = "keep", backend: 
     return overrides
 
 
+RUNTIMES = ("torch", "onnxruntime", "ctranslate2")
+
+
+def check_inference_options(quantize: str, backend: str) -> None:
+    """``--quantize`` / ``--backend`` values of a script, as one line and exit 2 before
+    anything loads; which component takes which runtime is checked at load."""
+    if quantize not in ("", "int8", "none"):
+        fail(f"--quantize: {quantize!r} is not one of int8, none.")
+    unknown = [b for b in backend.split(",") if b.strip() and b.strip() not in RUNTIMES]
+    if unknown:
+        fail(f"--backend: {', '.join(unknown)} is not one of {', '.join(RUNTIMES)}.")
+
+
+def option_overrides(config: Any, name: str, quantize: str = "", backend: str = "") -> Dict[str, Any]:
+    """:func:`inference_overrides` for the option strings of the scripts (``quantize`` "int8",
+    "none" for float32, "" to keep; ``backend`` a runtime or comma list, "" to keep); a
+    ValueError, starting with the option it is about, when pipeline ``name`` cannot take them."""
+    try:
+        overrides = inference_overrides(
+            config, quantize=("keep" if not quantize else None if quantize == "none" else quantize),
+            backend=backend or None)
+    except ValueError as err:
+        raise ValueError(f"--backend: {err}") from None
+    if not overrides:
+        raise ValueError(f"--quantize/--backend: the pipeline {name!r} has no question_answerer, translator "
+                         "or summarizer model to set them on.")
+    return overrides
+
+
 def load_pipeline(name: str, argument: str, *, quantize: str = "", backend: str = "", **kwargs: Any) -> Any:
     """``spacy.load(name)`` where a missing or damaged pipeline is one line naming ``argument``.
 
     ``quantize`` ("int8", or "none" for float32) and ``backend`` ("torch", "onnxruntime",
     "ctranslate2", or a comma list of them) set the CPU inference settings of every transformer
-    task component (see :func:`inference_overrides`; empty: as the pipeline's config says); a
+    task component (see :func:`option_overrides`; empty: as the pipeline's config says); a
     pipeline without such a component is an error."""
     import spacy
 
@@ -136,17 +165,11 @@ def load_pipeline(name: str, argument: str, *, quantize: str = "", backend: str 
         nlp = spacy.load(name, **kwargs)
         if not (quantize or backend):
             return nlp
-        if quantize not in ("", "none", "int8"):
-            fail(f"--quantize: {quantize!r} is not one of int8, none.")
+        check_inference_options(quantize, backend)
         try:
-            overrides = inference_overrides(
-                nlp.config, quantize=("keep" if not quantize else None if quantize == "none" else quantize),
-                backend=backend or None)
+            overrides = option_overrides(nlp.config, name, quantize, backend)
         except ValueError as err:
-            fail(f"--backend: {err}")
-        if not overrides:
-            fail(f"--quantize/--backend: the pipeline {name!r} has no question_answerer, translator "
-                 "or summarizer model to set them on.")
+            fail(str(err))
         config = {**kwargs.pop("config", {})}
         for component, settings in overrides["components"].items():
             config.setdefault("components", {}).setdefault(component, {}).update(settings)

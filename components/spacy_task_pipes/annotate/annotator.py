@@ -19,7 +19,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
-from ..cli import inference_overrides
+from ..cli import option_overrides
 from .records import InputRecord, InputSource, ShardSpec, read_shard
 
 Progress = Callable[[int], None]
@@ -97,12 +97,7 @@ def load_pipeline(spec: PipelineSpec, gpu_id: Optional[int] = None) -> Language:
     nlp = spacy.load(spec.model)
     if not (spec.quantize or spec.backend):
         return nlp
-    quantize = "keep" if not spec.quantize else None if spec.quantize == "none" else spec.quantize
-    overrides = inference_overrides(nlp.config, quantize=quantize, backend=spec.backend or None)
-    if not overrides:
-        raise ValueError(f"--quantize/--backend: the pipeline {spec.model!r} has no question_answerer, "
-                         "translator or summarizer model to set them on.")
-    return spacy.load(spec.model, config=overrides)
+    return spacy.load(spec.model, config=option_overrides(nlp.config, spec.model, spec.quantize, spec.backend))
 
 
 @dataclass(frozen=True)
