@@ -9,13 +9,8 @@ dynamically quantized int8). Bare runners return the start/end logits of each wi
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import io
 import json
-import logging
 import time
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -321,61 +316,8 @@ def span_agreement(a: Sequence[Tuple[int, int]], b: Sequence[Tuple[int, int]]) -
 # ------------------------------------------------------------------ ONNX Runtime peer
 
 
-class _QAOutputs(torch.nn.Module):
-    """Positional inputs, ``(start_logits, end_logits)`` out: what ``torch.onnx.export`` traces."""
-
-    def __init__(self, model, input_names: Sequence[str]):
-        super().__init__()
-        self.model = model
-        self.input_names = list(input_names)
-
-    def forward(self, *tensors):
-        out = self.model(**dict(zip(self.input_names, tensors)))
-        return out.start_logits, out.end_logits
-
-
-def export_qa_onnx(model, example: Dict[str, numpy.ndarray], path: Union[str, Path]) -> Path:
-    """``torch.onnx.export`` of a QA model (TorchScript exporter, opset 17, dynamic batch and
-    sequence axes) as a user does it; ``example``: one padded batch of its inputs."""
-    names = list(example)
-    axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "start_logits", "end_logits"]}
-    kwargs: Dict[str, Any] = {}
-    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
-        kwargs["dynamo"] = False
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_QAOutputs(model.eval(), names), tuple(torch.from_numpy(example[n]) for n in names),
-                          str(path), input_names=names, output_names=["start_logits", "end_logits"],
-                          dynamic_axes=axes, opset_version=17, **kwargs)
-    return Path(path)
-
-
-def quantize_onnx(src: Union[str, Path], dst: Union[str, Path], per_channel: bool = False) -> Path:
-    """``onnxruntime.quantization.quantize_dynamic`` with int8 weights (QInt8)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        logging.disable(logging.WARNING)  # its advice to pre-process the model goes to the root logger
-        try:
-            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel)
-        finally:
-            logging.disable(logging.NOTSET)
-    return Path(dst)
-
-
-def onnxruntime_session(path: Union[str, Path], threads: int):
-    """A CPU session: ``intra_op_num_threads`` = ``threads``, all graph optimisations."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def onnxruntime_forward(session) -> ForwardFn:
-    """An ONNX Runtime session of :func:`export_qa_onnx` as a :data:`ForwardFn`."""
+    """An ONNX Runtime session of :func:`build_onnxruntime_sessions` as a :data:`ForwardFn`."""
     names = [i.name for i in session.get_inputs()]
 
     def forward(X: Dict[str, numpy.ndarray]) -> Tuple[Any, Any]:
@@ -387,21 +329,22 @@ def onnxruntime_forward(session) -> ForwardFn:
 
 def build_onnxruntime_sessions(model, example: Dict[str, numpy.ndarray], threads: int,
                                variants: Sequence[str]) -> Dict[str, Any]:
-    """ONNX Runtime sessions of ``model``, by variant: ``"fp32"`` (the export),
-    ``"int8"`` (quantize_dynamic, per tensor: its default) and ``"int8_per_channel"``."""
-    import tempfile
+    """ONNX Runtime sessions of ``model`` (inputs named as in ``example``), by variant:
+    ``"fp32"`` (``torch.onnx.export``, opset 17, dynamic batch and sequence axes), ``"int8"``
+    (``quantize_dynamic`` per tensor: its default) and ``"int8_per_channel"``; the same export
+    and quantization as the question_answerer's onnxruntime backend."""
+    from ..hf.inference import export_onnx, onnxruntime_session, quantize_onnx_int8
 
+    fp32 = export_onnx(model, list(example), ("start_logits", "end_logits"))
     sessions: Dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="benchmark-qa-onnx-") as tmp:
-        fp32 = export_qa_onnx(model, example, Path(tmp, "model.onnx"))
-        for variant in variants:
-            if variant == "fp32":
-                path = fp32
-            elif variant in ("int8", "int8_per_channel"):
-                path = quantize_onnx(fp32, Path(tmp, f"model.{variant}.onnx"), per_channel=variant != "int8")
-            else:
-                raise ValueError(f"Unknown ONNX Runtime variant {variant!r}.")
-            sessions[variant] = onnxruntime_session(path, threads)  # reads the file now
+    for variant in variants:
+        if variant == "fp32":
+            onnx_bytes = fp32
+        elif variant in ("int8", "int8_per_channel"):
+            onnx_bytes = quantize_onnx_int8(fp32, per_channel=variant != "int8")
+        else:
+            raise ValueError(f"Unknown ONNX Runtime variant {variant!r}.")
+        sessions[variant] = onnxruntime_session(onnx_bytes, threads)
     return sessions
 
 

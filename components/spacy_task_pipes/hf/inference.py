@@ -133,23 +133,29 @@ class OnnxRuntimeRunner:
         return {name: torch.from_numpy(value) for name, value in zip(self.output_names, outputs)}
 
 
-def build_onnxruntime_runner(model: "torch.nn.Module", input_names: Sequence[str],
-                             output_names: Sequence[str], quantize: Optional[str]) -> OnnxRuntimeRunner:
+def onnxruntime_session(onnx_bytes: bytes, n_threads: Optional[int] = None) -> Any:
+    """A CPU ``InferenceSession`` of an ONNX model: ``n_threads`` (default: torch's) intra-op
+    threads, all graph optimisations."""
     import onnxruntime
 
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = n_threads or threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return onnxruntime.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def build_onnxruntime_runner(model: "torch.nn.Module", input_names: Sequence[str],
+                             output_names: Sequence[str], quantize: Optional[str]) -> OnnxRuntimeRunner:
     onnx_bytes = export_onnx(model, input_names, output_names)
     if quantize == "int8":
         onnx_bytes = quantize_onnx_int8(onnx_bytes)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads()
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = onnxruntime.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
-    return OnnxRuntimeRunner(session, tuple(input_names), tuple(output_names))
+    return OnnxRuntimeRunner(onnxruntime_session(onnx_bytes), tuple(input_names), tuple(output_names))
 
 
-def quantize_onnx_int8(onnx_bytes: bytes) -> bytes:
-    """ONNX Runtime dynamic quantization: int8 weights of MatMul/Gemm, per output channel."""
+def quantize_onnx_int8(onnx_bytes: bytes, per_channel: bool = True) -> bytes:
+    """ONNX Runtime dynamic quantization: int8 weights of MatMul/Gemm, one scale per output
+    channel (``per_channel=False``: per tensor, ONNX Runtime's own default)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(prefix="spacy-task-pipes-onnx-") as tmp:
@@ -159,7 +165,7 @@ def quantize_onnx_int8(onnx_bytes: bytes) -> bytes:
             warnings.simplefilter("ignore")
             logging.disable(logging.WARNING)  # its advice to pre-process goes to the root logger
             try:
-                quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+                quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel)
             finally:
                 logging.disable(logging.NOTSET)
         return dst.read_bytes()
