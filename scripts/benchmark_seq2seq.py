@@ -14,10 +14,10 @@ import spacy
 import typer
 
 from spacy_task_pipes.hf import get_hf_shim, quantize_torch_int8
+from spacy_task_pipes.hf.inference import generation_options
 from spacy_task_pipes.io import InputError, write_json_atomic
 from spacy_task_pipes.bench.seq2seq import (
     convert_ctranslate2,
-    ctranslate2_options,
     ctranslate2_translator,
     first_lines,
     first_records,
@@ -81,7 +81,7 @@ def _bench_task(task, texts, model_dir, *, names, ct2_dir, prefix, batch_size, p
     model.eval()
     hf_gen = dict(gen, clean_up_tokenization_spaces=True)
     forced_eos = getattr(model.generation_config, "forced_eos_token_id", None) is not None
-    ct2_options = ctranslate2_options(gen, forced_eos=forced_eos)
+    ct2_options = generation_options(gen, forced_eos=forced_eos)
     threads = torch.get_num_threads()
     warm = texts[: 2 * batch_size]
     runners: Dict[str, Callable[[], List[str]]] = {}

@@ -227,30 +227,6 @@ def ctranslate2_translator(ct2_dir: PathLike, compute_type: str, threads: int):
                                   intra_threads=threads, inter_threads=1)
 
 
-def ctranslate2_options(generate_kwargs: Dict[str, Any], forced_eos: bool = False) -> Dict[str, Any]:
-    """``translate_batch`` options for the benchmark's ``generate`` settings. Its
-    ``max_decoding_length``/``min_decoding_length`` count generated tokens without the
-    decoder start token and without the end token (``return_end_token=False``), as
-    ``max_new_tokens``/``min_new_tokens`` do. ``forced_eos``: the model's generation config
-    forces EOS as the last of ``max_new_tokens`` (Marian, BART), so generate's text is one
-    token shorter."""
-    options = {
-        "beam_size": int(generate_kwargs.get("num_beams", 1)),
-        "max_decoding_length": int(generate_kwargs["max_new_tokens"]),
-        "min_decoding_length": int(generate_kwargs.get("min_new_tokens", 0)),
-        "no_repeat_ngram_size": int(generate_kwargs.get("no_repeat_ngram_size", 0)),
-        "length_penalty": float(generate_kwargs.get("length_penalty", 1.0)),
-        "return_end_token": False,
-        "max_batch_size": 0,  # the batches given are the batches run
-    }
-    if forced_eos and options["max_decoding_length"] > 1:
-        options["max_decoding_length"] -= 1
-        options["min_decoding_length"] = min(options["min_decoding_length"], options["max_decoding_length"])
-    if generate_kwargs.get("do_sample"):
-        options.update(sampling_topk=0)
-    return options
-
-
 def run_ctranslate2(translator, tokenizer, texts: Sequence[str], prefix: str, batch_size: int, max_length: int,
                     options: Dict[str, Any], lengths: Optional[List[int]] = None) -> List[str]:
     """The same length-sorted batches as :func:`run_bare_generate` through

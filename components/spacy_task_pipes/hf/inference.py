@@ -236,8 +236,13 @@ class InferenceRunnerCache:
         self.clear()
 
 
-def generation_options(kwargs: Dict[str, Any], n_rows: int, prefix_token: Optional[str]) -> Dict[str, Any]:
-    """``model.generate`` keyword arguments as ``Translator.translate_batch`` options."""
+def generation_options(kwargs: Dict[str, Any], forced_eos: bool = False) -> Dict[str, Any]:
+    """``model.generate`` keyword arguments as ``Translator.translate_batch`` options. Its
+    ``max_decoding_length``/``min_decoding_length`` count generated tokens without the
+    decoder start token and the end token (``return_end_token=False``), as
+    ``max_new_tokens``/``min_new_tokens`` do. ``forced_eos``: the model's generation config
+    forces EOS as the last of ``max_new_tokens`` (Marian, BART), so generate's text is the
+    first ``max_new_tokens - 1`` tokens."""
     options: Dict[str, Any] = {
         "beam_size": int(kwargs.get("num_beams", 1)),
         "max_decoding_length": int(kwargs.get("max_new_tokens", 256)),
@@ -245,26 +250,25 @@ def generation_options(kwargs: Dict[str, Any], n_rows: int, prefix_token: Option
         "no_repeat_ngram_size": int(kwargs.get("no_repeat_ngram_size", 0)),
         "length_penalty": float(kwargs.get("length_penalty", 1.0)),
         "return_end_token": False,
-        "max_batch_size": 0,
+        "max_batch_size": 0,  # the batches given are the batches run
     }
-    if kwargs.get("forced_eos_token_id") is not None and options["max_decoding_length"] > 1:
-        # generate() forces EOS as the last of max_new_tokens (Marian, BART): the same
-        # text is the first max_new_tokens - 1 tokens
+    if forced_eos and options["max_decoding_length"] > 1:
         options["max_decoding_length"] -= 1
         options["min_decoding_length"] = min(options["min_decoding_length"], options["max_decoding_length"])
     if kwargs.get("do_sample"):
         options.update(sampling_topk=0, beam_size=1)
-    if prefix_token is not None:
-        options["target_prefix"] = [[prefix_token] for _ in range(n_rows)]
     return options
 
 
 def ctranslate2_generate(translator: Any, tokenizer: Any, rows: Sequence[Sequence[int]],
-                         kwargs: Dict[str, Any]) -> List[List[int]]:
+                         kwargs: Dict[str, Any], forced_eos: bool = False) -> List[List[int]]:
     """Generated ids per row of input ids, as :meth:`model.generate` would return them
-    without the decoder start token (decoding skips special tokens either way)."""
+    without the decoder start token (decoding skips special tokens either way);
+    ``forced_eos`` as in :func:`generation_options`."""
+    options = generation_options(kwargs, forced_eos)
     forced = kwargs.get("forced_bos_token_id")
-    prefix = tokenizer.convert_ids_to_tokens(int(forced)) if forced is not None else None
+    if forced is not None:
+        options["target_prefix"] = [[tokenizer.convert_ids_to_tokens(int(forced))] for _ in rows]
     tokens = [tokenizer.convert_ids_to_tokens(list(row)) for row in rows]
-    results = translator.translate_batch(tokens, **generation_options(kwargs, len(rows), prefix))
+    results = translator.translate_batch(tokens, **options)
     return [list(tokenizer.convert_tokens_to_ids(result.hypotheses[0])) for result in results]

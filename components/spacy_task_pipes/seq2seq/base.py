@@ -453,9 +453,8 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
         model = self.hf_model
         if shim.uses_cpu_runner:
             if shim.backend == "ctranslate2":
-                forced_eos = getattr(model.generation_config, "forced_eos_token_id", None)
-                return ctranslate2_generate(shim.inference_runner(), self.tokenizer, rows,
-                                            {**kwargs, "forced_eos_token_id": forced_eos})
+                forced_eos = getattr(model.generation_config, "forced_eos_token_id", None) is not None
+                return ctranslate2_generate(shim.inference_runner(), self.tokenizer, rows, kwargs, forced_eos)
             model = shim.inference_runner()  # the int8 copy
         model.eval()
         pad_id = self._pad_id()
