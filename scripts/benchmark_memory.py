@@ -20,10 +20,11 @@ from spacy.language import Language
 from spacy.training import Example
 from tqdm import tqdm
 
-from spacy_task_pipes.cli import existing_dir, existing_file, fail, output_file, user_errors
+from spacy_task_pipes.cli import at_least, existing_dir, existing_file, fail, output_file, user_errors
 from spacy_task_pipes.ner.convert import read_records, records_to_docs
 from spacy_task_pipes.io import read_texts, write_json_atomic
 from spacy_task_pipes.qa.component import make_qa_doc
+from spacy_task_pipes.safety import safe_load
 
 app = typer.Typer(add_completion=False)
 
@@ -125,7 +126,7 @@ def train_fallback_ner(config_path: Path, gold_path: Path, lang: str, steps: int
 
 def load_ner(path: Path, config_path: Path, gold_path: Path, lang: str, steps: int, seed: int) -> Tuple[Language, str]:
     if path.exists():
-        return spacy.load(path), str(path)
+        return safe_load(path), str(path)
     typer.echo(f"No NER pipeline at {path}: training the fallback for {steps} steps.", err=True)
     nlp = train_fallback_ner(config_path, gold_path, lang, steps, seed)
     source = (
@@ -140,13 +141,15 @@ def build_minilm_qa_dir(texts: Sequence[str], output_dir: Path, seed: int) -> Pa
     ``texts`` (nothing downloads), saved with ``save_pretrained`` (safetensors)."""
     import torch
     from tokenizers import BertWordPieceTokenizer
-    from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    from spacy_task_pipes.hf import wordpiece_tokenizer
 
     trainer = BertWordPieceTokenizer(lowercase=True)
     trainer.train_from_iterator(list(texts) + QUESTIONS, vocab_size=30522, min_frequency=1)
     output_dir.mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(output_dir))
-    tokenizer = BertTokenizerFast(vocab_file=str(output_dir / "vocab.txt"), do_lower_case=True)
+    tokenizer = wordpiece_tokenizer(output_dir / "vocab.txt", lowercase=True)
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=tokenizer.vocab_size, max_position_embeddings=512, **MINILM_SHAPE)
     model = BertForQuestionAnswering(config).eval()
@@ -256,6 +259,7 @@ def main(
     growth from --baseline-doc to the end, as JSON (also printed as a table)."""
     output_file(output_path, "OUTPUT_PATH")
     existing_file(texts_path, "--texts")
+    at_least(1, batch_size=batch_size)
     if qa_model is not None:
         existing_dir(qa_model, "--qa-model")
     if not ner_model.exists():  # the fallback needs these

@@ -51,14 +51,9 @@ def corpus_text() -> List[str]:
 def _build_models(root: Path) -> Dict[str, Path]:
     import torch
     from tokenizers import BertWordPieceTokenizer
-    from transformers import (
-        BertConfig,
-        BertForQuestionAnswering,
-        BertTokenizerFast,
-        DistilBertConfig,
-        DistilBertForQuestionAnswering,
-        DistilBertTokenizerFast,
-    )
+    from transformers import BertConfig, BertForQuestionAnswering, DistilBertConfig, DistilBertForQuestionAnswering
+
+    from spacy_task_pipes.hf import wordpiece_tokenizer
 
     out: Dict[str, Path] = {}
     for kind, lowercase in (("bert", False), ("distilbert", True)):
@@ -83,9 +78,7 @@ def _build_models(root: Path) -> Dict[str, Path]:
         model_dir = root / f"tiny-{kind}-qa"
         torch.manual_seed(0)
         if kind == "bert":
-            tokenizer = BertTokenizerFast(
-                vocab_file=str(vocab_dir / "vocab.txt"), do_lower_case=False
-            )
+            tokenizer = wordpiece_tokenizer(vocab_dir / "vocab.txt", lowercase=False)
             config = BertConfig(
                 vocab_size=tokenizer.vocab_size,
                 hidden_size=32,
@@ -97,9 +90,8 @@ def _build_models(root: Path) -> Dict[str, Path]:
             )
             model = BertForQuestionAnswering(config)
         else:
-            tokenizer = DistilBertTokenizerFast(
-                vocab_file=str(vocab_dir / "vocab.txt"), do_lower_case=True
-            )
+            tokenizer = wordpiece_tokenizer(vocab_dir / "vocab.txt", lowercase=True,
+                                            tokenizer_class="DistilBertTokenizerFast")
             config = DistilBertConfig(
                 vocab_size=tokenizer.vocab_size,
                 dim=32,
@@ -190,3 +182,90 @@ def squad_file(tmp_path: Path, n_articles: int = 3, n_paragraphs: int = 2, impos
     path = tmp_path / name
     srsly.write_json(path, {"version": "v2.0" if impossible else "1.1", "data": articles})
     return path
+
+
+# ----------------------------------------------------------- the reference decoder
+
+# transformers 5 removed QuestionAnsweringPipeline; 4.x still has it (the trf leg of CI).
+def hf_has_qa_pipeline() -> bool:
+    import transformers
+
+    return int(transformers.__version__.split(".")[0]) < 5
+
+
+class ReferenceQA:
+    """transformers' ``QuestionAnsweringPipeline`` post-processing (4.x ``postprocess``,
+    ``select_starting_ends`` and ``decode_spans``), written here from its documented algorithm
+    and run on the logits of the Hugging Face model for one window at a time:
+
+    - tokenize (question, context) with ``truncation="only_second"``, ``max_length`` and
+      ``stride``, keeping every overflowing window;
+    - per window: mask every token that is not context, except the CLS token (index 0);
+      softmax start and end logits over the rest; the null score is ``p_start[0] * p_end[0]``
+      (the smallest over windows); then zero the CLS probabilities;
+    - the best span (start <= end < start + max_answer_len, both context tokens) maximises
+      ``p_start * p_end``;
+    - characters from the words of the start and end tokens (``align_to_words``);
+    - the answer is the best span over all windows, or the empty answer with the null score
+      when ``handle_impossible_answer`` and the null score is higher.
+    """
+
+    def __init__(self, model, tokenizer):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+
+    def __call__(self, *, question: str, context: str, max_answer_len: int = 15, max_seq_len: int = 384,
+                 doc_stride: int = 128, handle_impossible_answer: bool = False) -> Dict:
+        import numpy
+        import torch
+
+        enc = self.tokenizer(question, context, truncation="only_second", max_length=max_seq_len,
+                             stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+        min_null = 1_000_000.0
+        answers = []
+        for w in range(len(enc["input_ids"])):
+            inputs = {k: torch.tensor([enc[k][w]]) for k in self.tokenizer.model_input_names if k in enc}
+            with torch.no_grad():
+                out = self.model(**inputs)
+            seq_ids = enc.sequence_ids(w)
+            p_mask = numpy.asarray([s != 1 for s in seq_ids], dtype="int64")
+            p_mask[0] = 0  # the CLS token stands for "no answer"
+            desired = numpy.abs(p_mask - 1)
+            undesired = desired == 0
+
+            def softmax(logits):
+                x = numpy.where(undesired, -10000.0, logits[0].numpy().astype("float64"))
+                x = numpy.exp(x - x.max())
+                return x / x.sum()
+
+            start, end = softmax(out.start_logits), softmax(out.end_logits)
+            if handle_impossible_answer:
+                min_null = min(min_null, float(start[0] * end[0]))
+            start[0] = end[0] = 0.0
+            outer = numpy.tril(numpy.triu(numpy.outer(start, end)), max_answer_len - 1)
+            s, e = numpy.unravel_index(int(numpy.argmax(outer)), outer.shape)
+            if not (desired[s] and desired[e]):
+                continue
+            encoding = enc.encodings[w]
+            first = encoding.word_to_chars(encoding.token_to_word(s), sequence_index=1)[0]
+            last = encoding.word_to_chars(encoding.token_to_word(e), sequence_index=1)[1]
+            answers.append({"score": float(outer[s, e]), "start": first, "end": last,
+                            "answer": context[first:last]})
+        if handle_impossible_answer:
+            answers.append({"score": min_null, "start": 0, "end": 0, "answer": ""})
+        return sorted(answers, key=lambda a: a["score"], reverse=True)[0]
+
+
+def qa_reference(kind: str, path: Path):
+    """``kind`` "decoder": :class:`ReferenceQA` on the model at ``path``; "hf-pipeline":
+    transformers' own ``QuestionAnsweringPipeline`` (4.x only)."""
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    if kind == "hf-pipeline":
+        from transformers import pipeline
+
+        return pipeline("question-answering", model=str(path), tokenizer=str(path), device="cpu")
+    return ReferenceQA(AutoModelForQuestionAnswering.from_pretrained(str(path)), AutoTokenizer.from_pretrained(str(path)))
+
+
+QA_REFERENCES = ["decoder"] + (["hf-pipeline"] if hf_has_qa_pipeline() else [])

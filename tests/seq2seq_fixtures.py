@@ -114,12 +114,14 @@ def _save_random_model(model_cls, config, tokenizer, out: Path) -> Path:
 
 
 def _build_t5(root: Path, name: str = "tiny-t5", initializer_factor: float = 5.0) -> Path:
-    from transformers import T5Config, T5ForConditionalGeneration, T5TokenizerFast
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from spacy_task_pipes.hf import t5_tokenizer
 
     spm_file = root / "t5spm.model"
     if not spm_file.exists():
         spm_file = _train_spm(root, "t5spm", pad_id=0, eos_id=1, unk_id=2, bos_id=-1)
-    tokenizer = T5TokenizerFast(vocab_file=str(spm_file), extra_ids=0, legacy=False)
+    tokenizer = t5_tokenizer(spm_file)
     config = T5Config(
         vocab_size=len(tokenizer),
         d_model=32,

@@ -1,5 +1,6 @@
-"""question_answerer inference: equivalence with transformers' QuestionAnsweringPipeline,
-multi-window decoding against a reference written here, and bad input."""
+"""question_answerer inference: equivalence with transformers' QuestionAnsweringPipeline (4.x)
+and with its post-processing written out in the tests (every version), multi-window decoding
+against a reference written here, and bad input."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy
 import pytest
 import spacy
 
-from qa_fixtures import corpus_text, make_qa_nlp, qa_models, reference_pairs  # noqa: F401
+from qa_fixtures import QA_REFERENCES, corpus_text, make_qa_nlp, qa_models, qa_reference, reference_pairs  # noqa: F401
 from spacy_task_pipes.qa.component import (
     answer_questions,
     answer_questions_pipe,
@@ -26,14 +27,10 @@ def nlps(qa_models):
     return {kind: make_qa_nlp(path) for kind, path in qa_models.items()}
 
 
-@pytest.fixture(scope="module")
-def hf_pipelines(qa_models):
-    from transformers import pipeline
-
-    return {
-        kind: pipeline("question-answering", model=str(path), tokenizer=str(path), device="cpu")
-        for kind, path in qa_models.items()
-    }
+@pytest.fixture(scope="module", params=QA_REFERENCES)
+def hf_pipelines(request, qa_models):
+    """transformers' QuestionAnsweringPipeline (4.x) or its algorithm written out (any version)."""
+    return {kind: qa_reference(request.param, path) for kind, path in qa_models.items()}
 
 
 def _n_windows(tokenizer, question: str, context: str) -> int:
@@ -205,9 +202,10 @@ def test_default_questions_and_nlp_pipe(qa_models):
     assert [a.question for a in plain._.answers] == ["Who ate?"]
 
 
-def test_predict_runs_in_eval_mode_and_keeps_the_model_mode(qa_models):
-    """Answers do not depend on dropout (BERT default 0.1), and predicting leaves the HF model in the mode it
-    was in (thinc's shim would switch it to train mode, i.e. dropout on, after every call)."""
+def test_predict_runs_in_eval_mode_and_leaves_the_model_in_eval_mode(qa_models):
+    """Answers do not depend on dropout (BERT default 0.1): a model left in train mode is put in eval
+    mode once and stays there (thinc's shim switches it back to train mode, i.e. dropout on, after
+    every call, which a concurrent caller would see mid-forward); training switches it back."""
     from spacy_task_pipes.hf import get_hf_shim
 
     nlp = make_qa_nlp(qa_models["bert"])
@@ -218,7 +216,7 @@ def test_predict_runs_in_eval_mode_and_keeps_the_model_mode(qa_models):
     assert not hf_model.training
     hf_model.train()
     again = [(a.text, a.score) for a in answer_questions(nlp, context, questions)._.answers]
-    assert hf_model.training
+    assert not hf_model.training
     assert again == first
 
 

@@ -98,7 +98,9 @@ def test_translator_equals_generate_token_for_token(seq2seq_models, kind, cfg, g
     expected = reference_ids(seq2seq_models[kind], texts, prefix=cfg.get("prefix", ""), ties=ties, **gen)
     got = pipe.generate_ids(texts)
     assert_same_ids(got, expected, ties)
-    assert len({tuple(e) for e in expected}) > 20  # the outputs differ from each other
+    # the outputs differ from each other (Marian's random weights are drawn differently by
+    # transformers 4 and 5: 15 distinct outputs of 110 on 5, more on 4)
+    assert len({tuple(e) for e in expected}) > 10
     docs = list(nlp.pipe(texts, batch_size=40))
     assert [d._.translation for d in docs] == reference_texts(seq2seq_models[kind], got)
     assert [d.text for d in docs] == texts  # input order kept

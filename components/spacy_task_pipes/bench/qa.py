@@ -29,7 +29,7 @@ BERT_SIZES: Dict[str, Dict[str, int]] = {
     "tiny": {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512},
 }
 BERT_HEADS = ("qa", "base")
-BERT_SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+from ..hf.tokenizers import BERT_SPECIAL_TOKENS  # noqa: E402
 # Written into a model directory built here: what it is (read back into the benchmark JSON).
 MODEL_SOURCE_FILE = "model_source.json"
 
@@ -79,7 +79,9 @@ def build_bert_model_dir(
     (``BertForQuestionAnswering``) or none (``BertModel``, e.g. for spacy-transformers)
     and a WordPiece tokenizer whose vocabulary comes from ``texts``, as a
     ``save_pretrained`` directory (safetensors), written atomically. Nothing downloads."""
-    from transformers import BertConfig, BertForQuestionAnswering, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertForQuestionAnswering, BertModel
+
+    from ..hf.tokenizers import wordpiece_tokenizer
 
     if size not in BERT_SIZES:
         raise ValueError(f"Unknown model size {size!r}: use one of {', '.join(BERT_SIZES)}.")
@@ -94,8 +96,7 @@ def build_bert_model_dir(
 
     def write(tmp: Path) -> None:
         (tmp / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-        tokenizer = BertTokenizerFast(vocab_file=str(tmp / "vocab.txt"), do_lower_case=lowercase,
-                                      model_max_length=max_length)
+        tokenizer = wordpiece_tokenizer(vocab, lowercase=lowercase, model_max_length=max_length)
         tokenizer.save_pretrained(str(tmp))
         model.save_pretrained(str(tmp), safe_serialization=True)
 

@@ -1,8 +1,14 @@
 """Shared Hugging Face plumbing for the transformer-backed components.
 
-- :mod:`.loading`: tokenizer + task model from a hub name or a local folder, and to/from
-  ``{file name: bytes}`` (safetensors, no code run, partial weights refused);
-- :mod:`.shim`: :class:`SafetensorsHFShim` and :func:`create_hf_task_layer`;
+- :mod:`.objects`: :class:`HFObjects`, the tokenizer and model a shim holds;
+- :mod:`.loading`: tokenizer + task model from a hub name or a local folder (initialize), and
+  to/from ``{file name: bytes}``;
+- :mod:`.model_files`: the saved files of a task model, read by name within limits, checked
+  against the config before anything is built (safetensors, no code run, partial weights refused);
+- :mod:`.tokenizers`: tokenizers built from local files for any transformers version, and the
+  check that a tokenizer can encode the text it is given;
+- :mod:`.shim`: :class:`SafetensorsHFShim` (the project's shim on thinc's ``PyTorchShim``) and
+  :func:`create_hf_task_layer`;
 - :mod:`.serialization`: :class:`HFPipeSerializationMixin` (atomic ``to_disk``);
 - :mod:`.batching`: length-sorted batching and padding;
 - :mod:`.inference`: CPU inference with int8 weights, ONNX Runtime or CTranslate2
@@ -13,7 +19,10 @@ Imports: nothing of this package but the shared ``io``. The other sub-packages i
 the names re-exported here.
 """
 
-from .loading import TOKENIZER_LOAD_KEYS, refuse_code_settings, tokenizer_load_kwargs, refuse_code_files, hub_reachable, check_model_available, load_hf_objects, hf_to_files, hf_from_files, read_files_dir, write_files_dir
+from .objects import HFObjects
+from .model_files import refuse_code_files, find_code_keys, DirModelFiles, BytesModelFiles
+from .loading import TOKENIZER_LOAD_KEYS, refuse_code_settings, tokenizer_load_kwargs, hub_reachable, check_model_available, load_hf_objects, hf_to_files, hf_from_files, read_model_dir, write_files_dir
+from .tokenizers import check_tokenizer, example_texts, wordpiece_tokenizer, t5_tokenizer
 from .shim import autocast_dtype, SafetensorsHFShim, create_hf_task_layer, initialize_hf_task_layer, get_hf_shim
 from .inference import QUANTIZE_VALUES, BACKENDS, OnnxRuntimeRunner, ctranslate2_generate, quantize_torch_int8
 from .batching import batches_by_length, pad_features, release_device_memory
@@ -22,6 +31,14 @@ from .training import fit_training_to_steps, create_fit_to_step_budget
 
 __all__ = [
     "BACKENDS",
+    "BytesModelFiles",
+    "DirModelFiles",
+    "HFObjects",
+    "check_tokenizer",
+    "example_texts",
+    "find_code_keys",
+    "t5_tokenizer",
+    "wordpiece_tokenizer",
     "OnnxRuntimeRunner",
     "QUANTIZE_VALUES",
     "ctranslate2_generate",
@@ -42,7 +59,7 @@ __all__ = [
     "initialize_hf_task_layer",
     "load_hf_objects",
     "pad_features",
-    "read_files_dir",
+    "read_model_dir",
     "refuse_code_files",
     "refuse_code_settings",
     "release_device_memory",

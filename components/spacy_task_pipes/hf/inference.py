@@ -153,9 +153,29 @@ def build_onnxruntime_runner(model: "torch.nn.Module", input_names: Sequence[str
     return OnnxRuntimeRunner(onnxruntime_session(onnx_bytes), tuple(input_names), tuple(output_names))
 
 
-def quantize_onnx_int8(onnx_bytes: bytes, per_channel: bool = True) -> bytes:
+def cpu_has_vnni() -> bool:
+    """Whether this x86 CPU has VNNI (AVX-512 VNNI or AVX-VNNI) int8 dot products. Without it,
+    ONNX Runtime's u8 x s8 kernels (AVX2 ``vpmaddubsw``) can saturate on full-range int8 weights;
+    other architectures (ARM) do not have that problem."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:  # pragma: no cover - not Linux: assume the safe setting
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+def quantize_onnx_int8(onnx_bytes: bytes, per_channel: bool = True, reduce_range: Optional[bool] = None) -> bytes:
     """ONNX Runtime dynamic quantization: int8 weights of MatMul/Gemm, one scale per output
-    channel (``per_channel=False``: per tensor, ONNX Runtime's own default)."""
+    channel (``per_channel=False``: per tensor, ONNX Runtime's own default). ``reduce_range``
+    (7-bit weights; default: on x86 CPUs without VNNI, as ONNX Runtime advises) avoids the
+    saturation of the AVX2 kernels: on such a CPU a tiny BERT's int8 logits were 13% off the
+    float ones (RMS) with full-range weights and 3.7% with ``reduce_range``."""
+    if reduce_range is None:
+        reduce_range = not cpu_has_vnni()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(prefix="spacy-task-pipes-onnx-") as tmp:
@@ -165,7 +185,8 @@ def quantize_onnx_int8(onnx_bytes: bytes, per_channel: bool = True) -> bytes:
             warnings.simplefilter("ignore")
             logging.disable(logging.WARNING)  # its advice to pre-process goes to the root logger
             try:
-                quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel)
+                quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
+                                 reduce_range=reduce_range)
             finally:
                 logging.disable(logging.NOTSET)
         return dst.read_bytes()

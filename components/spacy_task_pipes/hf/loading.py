@@ -1,23 +1,32 @@
-"""Loading a tokenizer + task model (hub name or local folder) and turning one into
-``{file name: bytes}`` and back, safely: no code is run, no pickle is read, partial
-weights are refused, every error names the file."""
+"""Loading a tokenizer + task model at initialize (hub name or local folder, through
+``from_pretrained``), and turning one into ``{file name: bytes}`` and back (through
+:mod:`.model_files`, without ``from_pretrained``), safely: no code is run, no pickle is read,
+partial weights are refused, every error names the file."""
 
 from __future__ import annotations
 
-import json
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, Optional, Union
 
-from spacy_transformers.data_classes import HFObjects
 from thinc.api import get_torch_default_device
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-
-
-# Files written by ``save_pretrained`` that must never be read back (pickle).
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+from .model_files import (
+    CODE_KEYS,
+    VOCABULARY_FILES,
+    BytesModelFiles,
+    DirModelFiles,
+    ModelFiles,
+    call_quietly,
+    check_model_files,
+    load_model,
+    load_tokenizer,
+    model_files,
+    refuse_code_files,
+    tokenizer_files,
+)
+from .objects import HFObjects
 
 
 def _looks_like_path(name: str) -> bool:
@@ -32,7 +41,7 @@ def _looks_like_path(name: str) -> bool:
 # Keys that make transformers import and run Python code from a model folder or the
 # hub. They are refused wherever they appear: in tokenizer_config/transformer_config
 # (config.cfg) at initialize and at load.
-_CODE_KEYS = ("trust_remote_code", "code_revision", "auto_map")
+_CODE_KEYS = CODE_KEYS  # ("trust_remote_code", "code_revision", "auto_map")
 
 
 # Tokenizer keyword arguments honoured when a pipeline is loaded from its own files
@@ -44,13 +53,6 @@ TOKENIZER_LOAD_KEYS = frozenset(
         "clean_up_tokenization_spaces", "src_lang", "tgt_lang", "legacy",
     }
 )
-
-
-_JSON_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-               "generation_config.json", "added_tokens.json", "vocab.json")
-
-
-_CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd")
 
 
 def refuse_code_settings(settings: Mapping[str, Any], setting: str) -> None:
@@ -72,16 +74,6 @@ def tokenizer_load_kwargs(tokenizer_config: Optional[Mapping[str, Any]], source:
     if ignored:
         warnings.warn(f"Ignoring tokenizer_config keys {ignored} when loading {source} (not on the allow-list).")
     return {key: value for key, value in config.items() if key in TOKENIZER_LOAD_KEYS}
-
-
-def refuse_code_files(names: Iterable[str], where: str) -> None:
-    """Model folders never carry code: a ``.py`` (or compiled) file is refused."""
-    code = sorted(n for n in names if n.lower().endswith(_CODE_SUFFIXES))
-    if code:
-        raise ValueError(
-            f"{where} contains code files {code}: refused. A model folder holds config, "
-            "tokenizer and safetensors files only; remove the code files."
-        )
 
 
 def _check_weights(info: Mapping[str, Any], where: str, new_head: bool) -> None:
@@ -162,12 +154,16 @@ def load_hf_objects(
     setting: str = "[components.<name>.model] name",
     new_head: bool = False,
 ) -> HFObjects:
-    """Load tokenizer and task model from a local directory or a hub name.
+    """Load tokenizer and task model from a local directory or a hub name (initialize).
 
     Never runs code from the model (``trust_remote_code`` is refused, a local folder
     with ``.py`` files too); from a local directory only safetensors weights are
-    accepted; missing or unexpected weights are an error unless ``new_head``.
+    accepted; missing or unexpected weights are an error unless ``new_head``; a local
+    folder without tokenizer files is an error (transformers 5 would make a 5-token
+    tokenizer from config.json alone). Weights are float32 whatever they were saved in.
     """
+    import torch
+
     source = str(name)
     path = Path(source).expanduser()
     is_local = path.exists()
@@ -186,12 +182,18 @@ def load_hf_objects(
         )
     if is_local:
         refuse_code_files((f.name for f in path.rglob("*") if f.is_file()), f"Model directory {path}")
+        if not any((path / n).is_file() for n in VOCABULARY_FILES):
+            raise FileNotFoundError(
+                f"No tokenizer files in {path}: expected one of {', '.join(VOCABULARY_FILES)}. Set {setting} "
+                "to a directory written by both `tokenizer.save_pretrained` and `model.save_pretrained`."
+            )
     if not is_local:
         check_model_available(source, setting)
     load_from = str(path.absolute()) if is_local else source
     trf_config = dict(transformer_config)
     trf_config["return_dict"] = True
-    try:
+
+    def load():
         tokenizer = tokenizer_cls.from_pretrained(load_from, **dict(tokenizer_config), trust_remote_code=False)
         config = config_cls.from_pretrained(load_from, **trf_config, trust_remote_code=False)
         transformer, info = model_cls.from_pretrained(
@@ -201,6 +203,10 @@ def load_hf_objects(
             trust_remote_code=False,
             output_loading_info=True,
         )
+        return tokenizer, transformer, info
+
+    try:
+        tokenizer, transformer, info = call_quietly(load)
     except OSError as err:
         where = f"local directory {path}" if is_local else f"hub model '{source}'"
         raise OSError(
@@ -210,127 +216,44 @@ def load_hf_objects(
             "with a cache or a pipeline saved with its weights)."
         ) from err
     _check_weights(info, f"The weights of {source} ({setting})", new_head)
-    transformer.to(get_torch_default_device())
-    return HFObjects(tokenizer, transformer, None)
+    transformer.to(dtype=torch.float32, device=get_torch_default_device())
+    transformer.eval()
+    return HFObjects(tokenizer, transformer, dict(tokenizer_config), dict(transformer_config))
 
 
 def hf_to_files(hf: HFObjects) -> Dict[str, bytes]:
-    """Serialize tokenizer + model into ``{file name: bytes}`` (safetensors weights)."""
-    files: Dict[str, bytes] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp)
-        hf.tokenizer.save_pretrained(str(tmp_path))
-        # save_pretrained handles tied weights and non-contiguous tensors for us.
-        hf.transformer.save_pretrained(
-            str(tmp_path), safe_serialization=True, max_shard_size="1000GB"
-        )
-        for file in sorted(tmp_path.rglob("*")):
-            if file.is_file() and not file.name.endswith(_PICKLE_SUFFIXES):
-                files[file.relative_to(tmp_path).as_posix()] = file.read_bytes()
-    if "model.safetensors" not in files:
-        raise ValueError(
-            "Serializing the transformer produced no model.safetensors file "
-            f"(got {sorted(files)}); weights are only stored as safetensors."
-        )
+    """Serialize tokenizer + model into ``{file name: bytes}`` (see :mod:`.model_files`)."""
+    files = tokenizer_files(hf.tokenizer)
+    files.update(model_files(hf.transformer))
     return files
 
 
-def _check_files(files: Mapping[str, bytes], source: str) -> None:
-    for rel in files:
-        if Path(rel).is_absolute() or ".." in Path(rel).parts:
-            raise ValueError(f"Unsafe file name {rel!r} in {source}.")
-    refuse_code_files(files, source)
-    if "model.safetensors" not in files or "config.json" not in files:
-        raise ValueError(
-            f"No transformer weights in {source}: expected model.safetensors and "
-            f"config.json, found {sorted(files)}. Re-save the pipeline with this version."
-        )
-    for name in _JSON_FILES:
-        if name in files:
-            try:
-                json.loads(files[name].decode("utf-8-sig"))
-            except (UnicodeDecodeError, ValueError) as err:
-                raise ValueError(
-                    f"{source}/{name} is damaged ({err}). Restore the pipeline from a "
-                    "good copy or save it again."
-                ) from None
-
-
 def hf_from_files(
-    files: Mapping[str, bytes],
+    files: Union[Mapping[str, bytes], ModelFiles],
     *,
-    config_cls=AutoConfig,
     model_cls=AutoModel,
     tokenizer_cls=AutoTokenizer,
     tokenizer_config: Optional[Mapping[str, Any]] = None,
     source: str = "serialized data",
 ) -> HFObjects:
-    """Inverse of :func:`hf_to_files`; loads nothing from the network and runs no code.
+    """Inverse of :func:`hf_to_files`, from bytes or a :class:`DirModelFiles`; loads nothing
+    from the network and runs no code (see :mod:`.model_files`).
 
     Every error names ``source`` (the pipeline folder or bytes) and the damaged file;
     weights that do not match the architecture completely are refused."""
-    _check_files(files, source)
-    tok_kwargs = tokenizer_load_kwargs(tokenizer_config, source)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp)
-        for rel, data in files.items():
-            target = tmp_path / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-
-        def named(what: str, err: BaseException) -> ValueError:
-            text = str(err).replace(str(tmp_path), source)
-            return ValueError(
-                f"Could not load the {what} from {source} ({type(err).__name__}: {text}). "
-                f"Files present: {sorted(files)}. Restore the pipeline from a good copy "
-                "or save it again."
-            )
-
-        try:
-            tokenizer = tokenizer_cls.from_pretrained(
-                str(tmp_path), **tok_kwargs, local_files_only=True, trust_remote_code=False
-            )
-        except Exception as err:  # noqa: BLE001 - tokenizers raise many types
-            raise named("tokenizer", err) from None
-        if tokenizer is None or isinstance(tokenizer, bool):
-            raise ValueError(f"No tokenizer files in {source}: found {sorted(files)}.")
-        try:
-            config = config_cls.from_pretrained(str(tmp_path), local_files_only=True, trust_remote_code=False)
-        except Exception as err:  # noqa: BLE001
-            raise named("model config (config.json)", err) from None
-        try:
-            transformer, info = model_cls.from_pretrained(
-                str(tmp_path),
-                config=config,
-                use_safetensors=True,
-                local_files_only=True,
-                trust_remote_code=False,
-                output_loading_info=True,
-            )
-        except Exception as err:  # noqa: BLE001 - SafetensorError and friends
-            raise named("weights (model.safetensors)", err) from None
-    _check_weights(info, f"{source}/model.safetensors", new_head=False)
+    if not isinstance(files, ModelFiles):
+        files = BytesModelFiles(files, source)
+    check_model_files(files)
+    tok_kwargs = tokenizer_load_kwargs(tokenizer_config, files.source)
+    tokenizer = load_tokenizer(files, tokenizer_cls, tok_kwargs)
+    transformer = load_model(files, model_cls)
     transformer.to(get_torch_default_device())
-    return HFObjects(tokenizer, transformer, None)
+    return HFObjects(tokenizer, transformer)
 
 
-def read_files_dir(path: Path) -> Dict[str, bytes]:
-    """Read every file under ``path`` (as written by :func:`write_files_dir`)."""
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"Transformer directory not found: {path}. The pipeline was saved "
-            "incompletely; save it again with `nlp.to_disk`."
-        )
-    files: Dict[str, bytes] = {}
-    for f in sorted(path.rglob("*")):
-        if f.is_symlink():
-            raise ValueError(
-                f"{f} is a symbolic link: refused (a pipeline folder holds plain files; "
-                "a link could read files outside it). Replace it with the file itself."
-            )
-        if f.is_file():
-            files[f.relative_to(path).as_posix()] = f.read_bytes()
-    return files
+def read_model_dir(path: Path) -> DirModelFiles:
+    """The ``model/`` folder of a saved component (symbolic links refused, nothing read yet)."""
+    return DirModelFiles(path)
 
 
 def write_files_dir(files: Mapping[str, bytes], path: Path) -> None:

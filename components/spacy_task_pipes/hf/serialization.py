@@ -9,7 +9,7 @@ import srsly
 from spacy.util import SimpleFrozenList, ensure_path
 
 from ..io import recover_dir, replace_dir_atomic
-from .loading import read_files_dir, write_files_dir
+from .loading import read_model_dir, write_files_dir
 from .shim import get_hf_shim
 
 
@@ -46,7 +46,11 @@ class HFPipeSerializationMixin:
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()):
         path = ensure_path(path)
+        if path.is_symlink():
+            raise ValueError(
+                f"{path} is a symbolic link: refused (a pipeline folder holds plain files and folders; "
+                "a link could load a model from outside it). Replace it with the folder itself."
+            )
         recover_dir(path)
-        files = read_files_dir(path / "model")
-        get_hf_shim(self.model).from_files(files, source=str(path / "model"))
+        get_hf_shim(self.model).from_files(read_model_dir(path / "model"))
         return self

@@ -1,18 +1,30 @@
-"""spacy-transformers' ``HFShim`` with safetensors serialization and bf16/fp16 autocast, and the
-thinc layer around a task model (``HFWrapper`` semantics)."""
+"""The project's shim on thinc's ``PyTorchShim`` for the task models (question answering,
+translation, summarization), and the thinc layer around it.
+
+:class:`SafetensorsHFShim` holds an :class:`~.objects.HFObjects` (tokenizer + task model) and
+gives thinc what spacy-transformers' ``HFShim`` gave, without depending on it:
+
+- serialization as safetensors weights plus config and tokenizer files (:mod:`.model_files`),
+  bytes and folders, never pickle, never ``from_pretrained`` on a pipeline's files;
+- fp16/bf16 CUDA autocast for training and inference, thinc's ``PyTorchGradScaler`` with
+  ``grad_scaler_config`` (on by default with mixed precision);
+- the CPU inference runners (:mod:`.inference`);
+- thread safety: inference never flips the model between train and eval mode (thinc's
+  ``predict`` does, which turns dropout on under a concurrent caller), and each thread gets
+  its own copy of a fast tokenizer (they are not safe to share: "Already borrowed").
+"""
 
 from __future__ import annotations
 
+import copy
+import threading
 import warnings
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy
 import srsly
 import torch
-from spacy.util import SimpleFrozenDict
-from spacy_transformers.data_classes import HFObjects
-from spacy_transformers.layers.hf_shim import HFShim
-from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, PyTorchGradScaler, PyTorchShim, torch2xp, xp2torch
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -24,7 +36,9 @@ from .inference import (
     quantize_torch_int8,
     require_backend,
 )
-from .loading import refuse_code_settings, load_hf_objects, hf_to_files, hf_from_files
+from .loading import hf_from_files, hf_to_files, load_hf_objects, refuse_code_settings
+from .model_files import ModelFiles
+from .objects import HFObjects
 
 
 _AUTOCAST_DTYPES = {"float16": torch.float16, "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
@@ -39,8 +53,8 @@ def autocast_dtype(name: str) -> "torch.dtype":
     return _AUTOCAST_DTYPES[name]
 
 
-class SafetensorsHFShim(HFShim):
-    """``HFShim`` whose bytes hold safetensors weights and tokenizer files, no pickle.
+class SafetensorsHFShim(PyTorchShim):
+    """A task model (tokenizer + transformers model) as a thinc shim (see the module docstring).
 
     With ``mixed_precision`` the forward passes run under CUDA autocast in
     ``autocast_dtype`` (fp16 as in thinc, or bf16); on CPU autocast is off.
@@ -54,6 +68,75 @@ class SafetensorsHFShim(HFShim):
     _weights_version: int = 0
     _runner_cache: Optional[InferenceRunnerCache] = None
     _warned_gpu: bool = False
+
+    def __init__(
+        self,
+        hf: HFObjects,
+        *,
+        mixed_precision: bool = False,
+        grad_scaler_config: Optional[Mapping[str, Any]] = None,
+        config_cls=AutoConfig,
+        model_cls=AutoModel,
+        tokenizer_cls=AutoTokenizer,
+    ) -> None:
+        self._hfmodel = hf
+        self.config_cls = config_cls
+        self.model_cls = model_cls
+        self.tokenizer_cls = tokenizer_cls
+        scaler = dict(grad_scaler_config or {})
+        scaler.setdefault("enabled", mixed_precision)
+        super().__init__(hf.transformer, None, None, mixed_precision, grad_scaler=PyTorchGradScaler(**scaler))
+        self._local = threading.local()
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ objects
+
+    @property
+    def hf_objects(self) -> HFObjects:
+        return self._hfmodel
+
+    @property
+    def has_transformer(self) -> bool:
+        return self._hfmodel.transformer is not None
+
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer for the calling thread: the shim's own in the thread that loaded it,
+        a private copy in any other (a fast tokenizer is not safe to share between threads)."""
+        base = self._hfmodel.tokenizer
+        if base is None:
+            return None
+        local = self._local
+        if getattr(local, "base", None) is not base:
+            if threading.get_ident() == getattr(self, "_owner", None) or not getattr(base, "is_fast", False):
+                local.copy = base  # slow (Python/SentencePiece) tokenizers hold no Rust borrow
+            else:
+                with self._lock:
+                    local.copy = copy.deepcopy(base)
+            local.base = base
+        return local.copy
+
+    def set_hf_objects(self, hf: HFObjects) -> None:
+        with self._lock:
+            self._hfmodel = hf
+            self._model = hf.transformer
+            self._owner = threading.get_ident()
+            self._weights_version += 1
+            if hf.transformer is not None:
+                self._grad_scaler.to_(self.device)
+
+    def __getstate__(self) -> Dict[str, Any]:  # copy.deepcopy / pickle: no thread state
+        state = dict(self.__dict__)
+        state.pop("_local", None)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ inference runners
 
     @property
     def uses_cpu_runner(self) -> bool:
@@ -75,55 +158,46 @@ class SafetensorsHFShim(HFShim):
         """The runner for the current weights (built on first use, after a load or an
         update, and once per process): a quantized copy of the torch model, an
         :class:`OnnxRuntimeRunner` or a ``ctranslate2.Translator``."""
-        if self._runner_cache is None:
-            self._runner_cache = InferenceRunnerCache()
-        model, tokenizer = self._model, self._hfmodel.tokenizer
+        with self._lock:
+            if self._runner_cache is None:
+                self._runner_cache = InferenceRunnerCache()
+            model, tokenizer = self._model, self._hfmodel.tokenizer
 
-        def build() -> Any:
-            if self.backend == "onnxruntime":
-                return build_onnxruntime_runner(model, input_names, self.output_names, self.quantize)
-            if self.backend == "ctranslate2":
-                return build_ctranslate2_translator(model, tokenizer, self.quantize)
-            return quantize_torch_int8(model)
+            def build() -> Any:
+                if self.backend == "onnxruntime":
+                    return build_onnxruntime_runner(model, input_names, self.output_names, self.quantize)
+                if self.backend == "ctranslate2":
+                    return build_ctranslate2_translator(model, tokenizer, self.quantize)
+                return quantize_torch_int8(model)
 
-        return self._runner_cache.get((self._weights_version, input_names), build)
+            return self._runner_cache.get((self._weights_version, input_names), build)
 
-    def finish_update(self, optimizer) -> None:
-        super().finish_update(optimizer)
-        self._weights_version += 1
+    # ------------------------------------------------------------ forward passes
 
     def predict(self, inputs: ArgsKwargs) -> Any:
         if self.uses_cpu_runner:
             runner = self.inference_runner(tuple(inputs.kwargs))
             with torch.inference_mode():
                 return runner(*inputs.args, **inputs.kwargs)
-        # thinc's PyTorchShim.predict runs in eval mode but then calls model.train(), which
-        # would leave dropout on for anyone using the HF model afterwards: restore its mode.
-        was_training = self._model.training if self._model is not None else False
-        try:
-            with torch.autocast("cuda", dtype=self.autocast_dtype, enabled=self._mixed_precision):
-                return super().predict(inputs)
-        finally:
-            if self._model is not None:
-                self._model.train(was_training)
+        model = self._model
+        if model.training:  # once; never flipped back here (a concurrent caller would get dropout)
+            with self._lock:
+                model.eval()
+        with torch.inference_mode(), torch.autocast(
+            "cuda", dtype=self.autocast_dtype, enabled=self._mixed_precision
+        ):
+            return model(*inputs.args, **inputs.kwargs)
 
     def begin_update(self, inputs: ArgsKwargs):
         # thinc's inner autocast takes its dtype from this outer context
         with torch.autocast("cuda", dtype=self.autocast_dtype, enabled=self._mixed_precision):
             return super().begin_update(inputs)
 
-    @property
-    def hf_objects(self) -> HFObjects:
-        return self._hfmodel
-
-    @property
-    def has_transformer(self) -> bool:
-        return self._hfmodel.transformer is not None
-
-    def set_hf_objects(self, hf: HFObjects) -> None:
-        self._hfmodel = hf
-        self._model = hf.transformer
+    def finish_update(self, optimizer) -> None:
+        super().finish_update(optimizer)
         self._weights_version += 1
+
+    # ------------------------------------------------------------ serialization
 
     def to_files(self) -> Dict[str, bytes]:
         if not self.has_transformer:
@@ -133,32 +207,30 @@ class SafetensorsHFShim(HFShim):
             )
         return hf_to_files(self._hfmodel)
 
-    def from_files(self, files: Mapping[str, bytes], source: str = "serialized data"):
+    def from_files(self, files: "Mapping[str, bytes] | ModelFiles", source: str = "serialized data"):
         hf = hf_from_files(
             files,
-            config_cls=self.config_cls,
             model_cls=self.model_cls,
             tokenizer_cls=self.tokenizer_cls,
-            tokenizer_config=self._hfmodel._init_tokenizer_config,
+            tokenizer_config=self._hfmodel.tokenizer_config,
             source=source,
         )
-        hf._init_tokenizer_config = self._hfmodel._init_tokenizer_config
-        hf._init_transformer_config = self._hfmodel._init_transformer_config
+        hf.tokenizer_config = self._hfmodel.tokenizer_config
+        hf.transformer_config = self._hfmodel.transformer_config
         self.set_hf_objects(hf)
         return self
 
     def to_bytes(self) -> bytes:
-        files = self.to_files() if self.has_transformer else {}
         msg = {
-            "files": files,
-            "_init_tokenizer_config": dict(self._hfmodel._init_tokenizer_config),
-            "_init_transformer_config": dict(self._hfmodel._init_transformer_config),
+            "files": self.to_files() if self.has_transformer else {},
+            "_init_tokenizer_config": dict(self._hfmodel.tokenizer_config),
+            "_init_transformer_config": dict(self._hfmodel.transformer_config),
         }
         return srsly.msgpack_dumps(msg)
 
     def from_bytes(self, bytes_data: bytes):
         msg = srsly.msgpack_loads(bytes_data)
-        if "files" not in msg:
+        if not isinstance(msg, dict) or "files" not in msg:
             raise ValueError(
                 "These model bytes were not written by SafetensorsHFShim (no 'files' "
                 "entry; possibly a torch.save/pickle payload, which is refused). "
@@ -167,9 +239,8 @@ class SafetensorsHFShim(HFShim):
         self._hfmodel = HFObjects(
             self._hfmodel.tokenizer,
             self._hfmodel.transformer,
-            None,
-            msg.get("_init_tokenizer_config") or SimpleFrozenDict(),
-            msg.get("_init_transformer_config") or SimpleFrozenDict(),
+            dict(msg.get("_init_tokenizer_config") or {}),
+            dict(msg.get("_init_transformer_config") or {}),
         )
         if msg["files"]:
             self.from_files(msg["files"])
@@ -234,11 +305,11 @@ def create_hf_task_layer(
 
         return Y, backprop
 
-    hf = HFObjects(None, None, None, dict(tokenizer_config), dict(transformer_config))
+    hf = HFObjects(None, None, dict(tokenizer_config), dict(transformer_config))
     shim = SafetensorsHFShim(
         hf,
         mixed_precision=mixed_precision,
-        grad_scaler_config=dict(grad_scaler_config or {}),
+        grad_scaler_config=grad_scaler_config,
         config_cls=config_cls,
         model_cls=model_cls,
         tokenizer_cls=tokenizer_cls,
@@ -265,16 +336,14 @@ def initialize_hf_task_layer(layer: Model, setting: str) -> None:
         return
     hf = load_hf_objects(
         layer.attrs["name"],
-        shim._hfmodel._init_tokenizer_config,
-        shim._hfmodel._init_transformer_config,
+        shim._hfmodel.tokenizer_config,
+        shim._hfmodel.transformer_config,
         config_cls=shim.config_cls,
         model_cls=shim.model_cls,
         tokenizer_cls=shim.tokenizer_cls,
         setting=setting,
         new_head=layer.attrs.get("new_head", False),
     )
-    hf._init_tokenizer_config = shim._hfmodel._init_tokenizer_config
-    hf._init_transformer_config = shim._hfmodel._init_transformer_config
     shim.set_hf_objects(hf)
 
 

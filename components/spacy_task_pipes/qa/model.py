@@ -1,5 +1,5 @@
 """The registered question-answering architecture: HF ``AutoModelForQuestionAnswering``
-behind spacy-transformers' shim (weights serialized as safetensors)."""
+behind the project's shim on thinc's ``PyTorchShim`` (weights serialized as safetensors)."""
 
 from __future__ import annotations
 
@@ -80,8 +80,9 @@ def init(model: Model[QAInT, QAOutT], X: Optional[QAInT] = None, Y=None) -> None
 
 
 def get_tokenizer(model: Model) -> Any:
-    """The HF tokenizer of a loaded QA model (``None`` before initialization)."""
-    return get_hf_shim(model).hf_objects.tokenizer
+    """The HF tokenizer of a loaded QA model for the calling thread (``None`` before
+    initialization)."""
+    return get_hf_shim(model).tokenizer
 
 
 def has_weights(model: Model) -> bool:

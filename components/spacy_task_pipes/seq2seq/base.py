@@ -1,8 +1,8 @@
 """The shared sequence-to-sequence base of the ``summarizer`` and ``translator``.
 
 - ``spacy_task_pipes.Seq2SeqLM.v1``: the registered architecture, a Hugging Face
-  ``AutoModelForSeq2SeqLM`` (hub name or local directory) behind spacy-transformers'
-  shim via :mod:`spacy_task_pipes.hf` (weights serialized as safetensors). Its
+  ``AutoModelForSeq2SeqLM`` (hub name or local directory) behind the project's shim
+  on thinc's ``PyTorchShim`` (:mod:`spacy_task_pipes.hf`) (weights serialized as safetensors). Its
   forward pass takes padded ``input_ids``/``attention_mask``/``labels`` and returns
   the teacher-forced cross-entropy (``loss``, label padding = -100 ignored).
 - :class:`Seq2SeqPipe`: the trainable pipe base. It splits text into pieces that
@@ -32,7 +32,9 @@ from transformers import AutoModelForSeq2SeqLM
 
 from ..hf import (
     HFPipeSerializationMixin,
+    check_tokenizer,
     create_hf_task_layer,
+    example_texts,
     ctranslate2_generate,
     get_hf_shim,
     initialize_hf_task_layer,
@@ -263,21 +265,24 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
 
     @property
     def hf_model(self):
-        return self._loaded().transformer
+        return self._loaded().hf_objects.transformer
 
     @property
     def tokenizer(self):
-        return self._loaded().tokenizer
+        """The tokenizer for the calling thread, with ``src_lang``/``tgt_lang`` set."""
+        shim = self._loaded()
+        tokenizer = shim.tokenizer
+        self._configure_tokenizer(tokenizer)
+        return tokenizer
 
     def _loaded(self):
-        hf = get_hf_shim(self.model).hf_objects
-        if hf.transformer is None:
+        shim = get_hf_shim(self.model)
+        if not shim.has_transformer:
             raise ValueError(
                 f"The '{self.name}' component has no weights yet: call nlp.initialize() "
                 f"(which loads [components.{self.name}.model] name) or load a saved pipeline."
             )
-        self._configure_tokenizer(hf.tokenizer)
-        return hf
+        return shim
 
     def _configure_tokenizer(self, tokenizer) -> None:
         """Set ``src_lang``/``tgt_lang`` on multilingual tokenizers (mBART-50, M2M100, NLLB)."""
@@ -483,9 +488,15 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
         return seq[:end]
 
     def decode(self, ids: Optional[Sequence[int]]) -> str:
+        """Text of generated ids, special tokens skipped, whitespace cleaned. Ids the tokenizer
+        does not have (a model's embedding matrix is often padded past the vocabulary) are
+        dropped, as transformers 4 did; transformers 5 would write a literal "<unk>"."""
         if not ids:
             return ""
-        text = self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
+        tokenizer = self.tokenizer
+        size = _vocabulary_size(tokenizer)
+        ids = [i for i in ids if 0 <= i < size]
+        text = tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
         return clean_whitespace(text)
 
     def generate_texts(self, texts: Sequence[str]) -> List[str]:
@@ -501,7 +512,7 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
     def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *, nlp=None) -> None:
         initialize_hf_task_layer(self.model.layers[0], setting=f"[components.{self.name}.model] name")
         self.model.initialize()
-        self._loaded()
+        check_tokenizer(self.tokenizer, example_texts(get_examples), f"[components.{self.name}.model] name")
         self.generation_kwargs()  # checks tgt_lang
 
     def target_of(self, eg: Example, index: int = 0) -> str:
@@ -570,6 +581,19 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
         raise NotImplementedError(f"{type(self).__name__} computes its loss inside update().")
 
     # --------------------------------------------------------- serialization
+
+
+def _vocabulary_size(tokenizer: Any) -> int:
+    """``len(tokenizer)``, once per tokenizer object (slow tokenizers build their vocabulary
+    dict for each ``len``)."""
+    size = getattr(tokenizer, "_spacy_task_pipes_size", None)
+    if size is None:
+        size = len(tokenizer)
+        try:
+            tokenizer._spacy_task_pipes_size = size
+        except AttributeError:  # pragma: no cover - a tokenizer with __slots__
+            pass
+    return size
 
 
 def register_doc_field(field: str, span: bool = False) -> None:
