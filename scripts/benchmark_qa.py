@@ -13,7 +13,7 @@ import spacy
 import typer
 from spacy.language import Language
 
-from spacy_task_pipes.cli import existing_file, output_file, user_errors
+from spacy_task_pipes.cli import at_least, existing_file, output_file, user_errors
 from spacy_task_pipes.hf import get_hf_shim, pad_features, quantize_torch_int8
 from spacy_task_pipes.io import write_json_atomic
 from spacy_task_pipes.bench.qa import (
@@ -34,7 +34,8 @@ from spacy_task_pipes.bench.qa import (
     span_agreement,
     torch_forward,
 )
-from spacy_task_pipes.bench.seq2seq import interleaved, select_runners, speed_ratios
+from spacy_task_pipes.bench.seq2seq import hf_pipeline_unavailable, interleaved, select_runners, speed_ratios
+from spacy_task_pipes.safety import safe_load
 
 app = typer.Typer(add_completion=False)
 
@@ -65,7 +66,7 @@ def load_pipeline(model: Path, cfg: Dict[str, int], model_settings: Optional[Dic
     model_settings = model_settings or {}
     if (model / "config.cfg").exists():
         overrides = {f"components.question_answerer.model.{k}": v for k, v in model_settings.items()}
-        nlp = spacy.load(model, config=overrides)
+        nlp = safe_load(model, config=overrides)
         nlp.get_pipe("question_answerer").cfg.update(cfg)
         return nlp
     nlp = spacy.blank("en")
@@ -170,9 +171,12 @@ def main(
     what the model is (and whether its encoder weights are random)."""
     existing_file(data_path, "DATA_PATH")
     output_file(output_path, "OUTPUT_PATH")
+    at_least(1, batch_size=batch_size, pipe_batch_size=pipe_batch_size, repeats=repeats)
+    at_least(0, threads=threads)
     import torch
 
-    names, skipped = select_runners(runners_option, RUNNERS, NEEDS)
+    names, skipped = select_runners(runners_option, RUNNERS, NEEDS,
+                                    unavailable={"hf_pipeline": hf_pipeline_unavailable()})
     if threads > 0:
         torch.set_num_threads(threads)
     if gpu_id >= 0:

@@ -21,6 +21,7 @@ from spacy_task_pipes.ner.bootstrap import (
 )
 from spacy_task_pipes.cli import check_encoding, existing_file, fail, output_file, user_errors
 from spacy_task_pipes.io import write_files_atomic
+from spacy_task_pipes.safety import safe_load
 
 app = typer.Typer(add_completion=False)
 
@@ -53,8 +54,8 @@ def _load_base_model(name: Optional[str]) -> Optional[Language]:
     if not name:
         return None
     try:
-        return spacy.load(name)
-    except (OSError, ImportError) as err:
+        return safe_load(name)
+    except (OSError, ImportError, ValueError) as err:
         fail(f"--base-model: cannot load {name!r} ({err}). Pass an installed pipeline name or a pipeline directory.")
 
 

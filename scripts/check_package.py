@@ -19,13 +19,13 @@ from spacy_task_pipes.cli import fail
 app = typer.Typer(add_completion=False)
 
 NER_CODE = (
-    "import json, sys, spacy; nlp = spacy.load(sys.argv[1]); doc = nlp(sys.argv[2]);"
+    "import json, sys; from spacy_task_pipes.safety import safe_load; nlp = safe_load(sys.argv[1]); doc = nlp(sys.argv[2]);"
     "print(json.dumps({'pipeline': nlp.pipe_names, 'path': str(nlp.path),"
     " 'ents': [[e.text, e.label_] for e in doc.ents]}))"
 )
 QA_CODE = (
-    "import json, sys, spacy; from spacy_task_pipes.qa.component import answer_questions;"
-    "nlp = spacy.load(sys.argv[1]); doc = answer_questions(nlp, sys.argv[2], sys.argv[3:]);"
+    "import json, sys; from spacy_task_pipes.qa.component import answer_questions;"
+    "from spacy_task_pipes.safety import safe_load; nlp = safe_load(sys.argv[1]); doc = answer_questions(nlp, sys.argv[2], sys.argv[3:]);"
     "print(json.dumps({'pipeline': nlp.pipe_names, 'path': str(nlp.path), 'answers': [{'question': a.question,"
     " 'text': a.text, 'start': a.start, 'end': a.end, 'score': a.score} for a in doc._.answers]}))"
 )

@@ -15,16 +15,17 @@ import spacy_task_pipes
 PACKAGE = Path(spacy_task_pipes.__file__).resolve().parent
 NAME = "spacy_task_pipes"
 SHARED = {f"{NAME}.io", f"{NAME}.cli"}
-SUBPACKAGES = ("hf", "ner", "qa", "seq2seq", "bench", "annotate", "demo")
+SUBPACKAGES = ("hf", "ner", "qa", "seq2seq", "bench", "annotate", "demo", "safety")
 # what each sub-package may import from the package, besides itself and SHARED
 ALLOWED: Dict[str, Set[str]] = {
     "hf": set(),
     "ner": set(),
     "qa": {"hf"},
     "seq2seq": {"hf"},
-    "annotate": set(),
-    "demo": set(),
-    "bench": {"hf", "ner", "qa", "seq2seq", "annotate"},
+    "annotate": {"safety"},
+    "demo": {"safety"},
+    "safety": set(),
+    "bench": {"hf", "ner", "qa", "seq2seq", "annotate", "safety"},
 }
 
 

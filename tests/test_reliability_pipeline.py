@@ -440,8 +440,8 @@ def test_package_has_no_code_execution_routes():
                 findings.append(where)
     assert findings == []
     # the only route by which the key reaches transformers is refused first
-    hf_source = (PACKAGE / "hf" / "loading.py").read_text()
-    assert '_CODE_KEYS = ("trust_remote_code", "code_revision", "auto_map")' in hf_source
+    hf_source = (PACKAGE / "hf" / "model_files.py").read_text()
+    assert 'CODE_KEYS = ("trust_remote_code", "code_revision", "auto_map")' in hf_source
 
 
 # ------------------------------------------------------ hub names offline (issue #13)

@@ -13,6 +13,7 @@ path names the argument and the path instead of ending in a traceback::
 from __future__ import annotations
 
 import codecs
+import errno
 import functools
 import re
 from pathlib import Path
@@ -48,8 +49,23 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USER_ERROR)
 
 
+# OSErrors that are the machine's state, not a bug: a full disk, a read-only or forbidden folder.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                                errno.EMFILE, errno.ENFILE, errno.ENAMETOOLONG})
+
+
+def environment_error_line(err: OSError) -> str:
+    """One line for an :data:`ENVIRONMENT_ERRNOS` error: what, where, and what to do."""
+    where = f" {err.filename}" if err.filename else ""
+    advice = {errno.ENOSPC: "free some space or write elsewhere", errno.EDQUOT: "free some space or write elsewhere",
+              errno.EROFS: "write to a writable folder", errno.EACCES: "check the permissions or write elsewhere",
+              errno.EPERM: "check the permissions or write elsewhere"}.get(err.errno, "see the system's limits")
+    return f"error: cannot use{where}: {err.strerror or err}; {advice} (nothing was half-written)."
+
+
 def user_errors(func: F) -> F:
-    """Turn the :data:`USER_ERRORS` raised by a command into :func:`fail`."""
+    """Turn the :data:`USER_ERRORS` raised by a command, and the OSErrors of a full disk or a
+    read-only folder, into :func:`fail` (one line, exit code 2)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -57,6 +73,10 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except USER_ERRORS as err:
             fail(f"error: {err}")
+        except OSError as err:
+            if err.errno in ENVIRONMENT_ERRNOS:
+                fail(environment_error_line(err))
+            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -75,6 +95,16 @@ def existing_dir(path: Path, argument: str) -> Path:
     if not path.is_dir():
         fail(f"{argument}: {path} is not a directory.")
     return path
+
+
+def at_least(least: int, **options: Optional[int]) -> None:
+    """One line and exit 2 for a numeric option below ``least`` (``None``: not given). Keyword
+    names are the options' names with ``_`` for ``-``: ``at_least(1, batch_size=0)``
+    fails with "--batch-size must be >= 1, got 0." (spaCy's ``nlp.pipe(batch_size=0)`` silently
+    returns no docs, a negative thread count is taken as is by some runtimes)."""
+    for name, value in options.items():
+        if value is not None and value < least:
+            fail(f"--{name.replace('_', '-')} must be >= {least}, got {value}.")
 
 
 def output_file(path: Path, argument: str) -> Path:
@@ -153,16 +183,18 @@ def option_overrides(config: Any, name: str, quantize: str = "", backend: str = 
 
 
 def load_pipeline(name: str, argument: str, *, quantize: str = "", backend: str = "", **kwargs: Any) -> Any:
-    """``spacy.load(name)`` where a missing or damaged pipeline is one line naming ``argument``.
+    """:func:`spacy_task_pipes.safety.safe_load` of ``name`` (a pipeline folder or an installed
+    package): a pipeline that would run code at load, or a missing or damaged one, is one line
+    naming ``argument``.
 
     ``quantize`` ("int8", or "none" for float32) and ``backend`` ("torch", "onnxruntime",
     "ctranslate2", or a comma list of them) set the CPU inference settings of every transformer
     task component (see :func:`option_overrides`; empty: as the pipeline's config says); a
     pipeline without such a component is an error."""
-    import spacy
+    from .safety import safe_load
 
     try:
-        nlp = spacy.load(name, **kwargs)
+        nlp = safe_load(name, **kwargs)
         if not (quantize or backend):
             return nlp
         check_inference_options(quantize, backend)
@@ -173,7 +205,7 @@ def load_pipeline(name: str, argument: str, *, quantize: str = "", backend: str 
         config = {**kwargs.pop("config", {})}
         for component, settings in overrides["components"].items():
             config.setdefault("components", {}).setdefault(component, {}).update(settings)
-        return spacy.load(name, config=config, **kwargs)
+        return safe_load(name, config=config, **kwargs)
     except ImportError as err:  # a backend's package is missing: the message says what to install
         fail(f"--backend: {err}")
     except OSError as err:  # spaCy's E050 "Can't find model" and file errors

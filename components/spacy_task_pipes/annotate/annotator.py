@@ -20,6 +20,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
 from ..cli import option_overrides
+from ..safety import UnsafePipelineError, inspect_pipeline, pipeline_dir, safe_load
 from .records import InputRecord, InputSource, ShardSpec, read_shard
 
 Progress = Callable[[int], None]
@@ -56,10 +57,15 @@ def check_model(model: str) -> str:
     if path.exists():
         if not (path / "config.cfg").is_file():
             raise FileNotFoundError(f"MODEL: {path} is not a spaCy pipeline directory (no config.cfg).")
-        return str(path.resolve())
-    if spacy.util.is_package(model):
-        return model
-    raise FileNotFoundError(f"MODEL: no pipeline directory or installed pipeline package named {model!r}.")
+        resolved = str(path.resolve())
+    elif spacy.util.is_package(model):
+        resolved = model
+    else:
+        raise FileNotFoundError(f"MODEL: no pipeline directory or installed pipeline package named {model!r}.")
+    findings = inspect_pipeline(resolved)  # before the job touches OUT_DIR; workers check again
+    if findings:
+        raise UnsafePipelineError(pipeline_dir(resolved) or resolved, findings)
+    return resolved
 
 
 def model_fingerprint(model: str) -> str:
@@ -94,10 +100,10 @@ def load_pipeline(spec: PipelineSpec, gpu_id: Optional[int] = None) -> Language:
     gpu = spec.gpu_id if gpu_id is None else gpu_id
     if gpu >= 0:
         spacy.require_gpu(gpu)
-    nlp = spacy.load(spec.model)
+    nlp = safe_load(spec.model)
     if not (spec.quantize or spec.backend):
         return nlp
-    return spacy.load(spec.model, config=option_overrides(nlp.config, spec.model, spec.quantize, spec.backend))
+    return safe_load(spec.model, config=option_overrides(nlp.config, spec.model, spec.quantize, spec.backend))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import spacy
 from spacy.language import Language
 
+from ..safety import safe_load
+
 TRAINED_PIPELINE_GLOBS: Tuple[str, ...] = ("training/**/model-best", "training/**/model-last")
 """Where ``spacy train`` output is looked for, relative to the project root."""
 
@@ -89,10 +91,12 @@ def _identity(spec: str) -> str:
 
 
 def load_pipeline(spec: str) -> Language:
-    """``spacy.load(spec)`` with errors that say what to pass instead.
+    """:func:`spacy_task_pipes.safety.safe_load` of ``spec`` with errors that say what to pass
+    instead.
 
-    Raises FileNotFoundError for a path that does not exist or is not a pipeline
-    directory, and OSError (spaCy's) for a name that is no installed package."""
+    Raises FileNotFoundError for a path that does not exist or is not a pipeline directory,
+    OSError for a name that is no installed package, and UnsafePipelineError (a ValueError)
+    for a pipeline that would run code or read outside itself at load."""
     spec = spec.strip()
     if not spec:
         raise ValueError("No pipeline given: pass a pipeline directory or an installed package name.")
@@ -103,13 +107,13 @@ def load_pipeline(spec: str) -> Language:
                 f"{path} is not a spaCy pipeline directory (it has no config.cfg). Pass a directory "
                 "written by `spacy train` or nlp.to_disk, e.g. training/en/ner/model-best."
             )
-        return spacy.load(path)
+        return safe_load(path)
     if _looks_like_path(spec):
         raise FileNotFoundError(
             f"No pipeline at {path}: the path does not exist. Pass a directory written by "
             "`spacy train` or nlp.to_disk (e.g. training/en/ner/model-best) or an installed package name."
         )
-    return spacy.load(spec)
+    return safe_load(spec)
 
 
 def _looks_like_path(spec: str) -> bool:
