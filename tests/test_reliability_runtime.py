@@ -212,22 +212,15 @@ def fail_tokenizer_on(monkeypatch: pytest.MonkeyPatch, pipe: Any, marker: str) -
     monkeypatch.setattr(hf, "tokenizer", TokenizerFailingOn(hf.tokenizer, marker))
 
 
-def test_context_the_tokenizer_rejects_only_loses_that_doc(qa_nlp, monkeypatch):
-    """spaCy itself refuses a lone surrogate in doc text (StringStore), so a context the
-    HF tokenizer rejects is simulated: that doc's answers are empty, the others unchanged."""
-    without_bad = [answers_of(d) for d in qa_nlp.pipe([make_qa_doc(qa_nlp, *item) for item in GOOD_ITEMS])]
+def test_a_tokenizer_error_on_a_valid_context_is_raised_not_hidden(qa_nlp, monkeypatch):
+    """spaCy itself refuses a lone surrogate in doc text (StringStore), so every context is valid
+    text: a tokenizer that fails on one is an internal error (e.g. a tokenizer shared between
+    threads, "Already borrowed"), raised instead of reported as a bad doc with empty answers
+    (issue #19: 37 of 40 threaded docs got empty answers that way)."""
     fail_tokenizer_on(monkeypatch, qa_nlp.get_pipe("question_answerer"), "UNENCODABLE")
-    docs = [
-        make_qa_doc(qa_nlp, *GOOD_ITEMS[0]),
-        make_qa_doc(qa_nlp, "An UNENCODABLE context.", ["What is it?", "Why?"]),
-        make_qa_doc(qa_nlp, *GOOD_ITEMS[1]),
-    ]
-    out, messages = pipe_with_warnings(qa_nlp, docs)
-    assert_same_answers(answers_of(out[0]), without_bad[0])
-    assert_same_answers(answers_of(out[2]), without_bad[1])
-    assert [(a.question, a.text) for a in out[1]._.answers] == [("What is it?", ""), ("Why?", "")]
-    assert len(out[1].spans["answers"]) == 0
-    assert any("doc 1 of the batch ('An UNENCODABLE context.') could not be encoded (TypeError" in m for m in messages)
+    docs = [make_qa_doc(qa_nlp, *GOOD_ITEMS[0]), make_qa_doc(qa_nlp, "An UNENCODABLE context.", ["What is it?"])]
+    with pytest.raises(TypeError):
+        list(qa_nlp.pipe(docs))
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import json
@@ -326,7 +327,20 @@ def save_pipeline(nlp: Any, path: PathLike) -> Path:
     The transformer components of this package already swap their own folder in
     atomically under a plain ``nlp.to_disk``; spaCy writes its own files (config,
     meta, tokenizer, vocab) in place. This writes the complete pipeline beside ``path``
-    and swaps it in, so a kill at any point leaves the previous pipeline or the new one."""
+    and swaps it in, so a kill at any point leaves the previous pipeline or the new one.
+
+    ``path`` may be the folder ``nlp`` was loaded from (it is replaced as a whole), but not a
+    folder inside it or around it: that would leave the loaded pipeline unloadable (or remove
+    what else the surrounding folder holds), so it is refused."""
+    source = getattr(nlp, "path", None)
+    if source is not None:
+        source, target = Path(source).resolve(), Path(path).resolve()
+        if target != source and (source in target.parents or target in source.parents):
+            where = "inside" if source in target.parents else "around"
+            raise ValueError(
+                f"Cannot save the pipeline to {target}: it is a folder {where} {source}, the pipeline it was loaded "
+                "from, which would then no longer load. Save it to its own folder, or over that one."
+            )
     return replace_dir_atomic(lambda tmp: nlp.to_disk(tmp), path)
 
 
@@ -363,3 +377,44 @@ def write_docbin_atomic(docs: Iterable[Doc], path: PathLike, store_user_data: bo
         n += 1
     _atomic_write_bytes(doc_bin.to_bytes(), path)
     return n
+
+
+# ------------------------------------------------------------------ folder locks
+
+LOCK_FILE = "_LOCK"
+
+
+class FolderInUseError(InputError):
+    """Another live job holds the lock of the folder."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: PathLike, what: str = "job") -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (created if missing) for the ``with`` block.
+
+    The lock is ``flock`` on ``folder/_LOCK``, which records the holder's pid and start time.
+    The operating system releases it when the holder exits in any way (a kill included), so a
+    dead holder's lock is recovered by the next job without anyone removing anything. The file
+    itself is never removed (a new file would be a second, independent lock). A second job is
+    refused at once with :class:`FolderInUseError` naming the holder."""
+    import fcntl
+    import time
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise FolderInUseError(
+                f"{folder} is in use by another {what} ({holder}); wait for it to finish or use another "
+                "directory."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock

@@ -12,6 +12,8 @@ from typing import Any, Dict, Iterator, Optional, Protocol, Sequence
 
 from tqdm import tqdm
 
+from ..io import folder_lock
+
 from .annotator import PipelineSpec, Progress, ShardResult, model_fingerprint
 from .local import LocalEngine
 from .output import ERRORS_FILE, OutputSpec, ShardStore
@@ -100,7 +102,17 @@ def run_annotate(
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> JobSummary:
-    """Annotate ``source`` into ``output.directory`` with ``engine`` (see the package docstring)."""
+    """Annotate ``source`` into ``output.directory`` with ``engine`` (see the package docstring).
+
+    The job holds the lock of ``output.directory`` from before it looks at it until its last
+    file is written: a second job on the same directory is refused at once (``--overwrite``
+    included), and a killed job's lock is free again."""
+    with folder_lock(output.directory, "annotate job"):
+        return _run_annotate(source, output, engine, model, resume, overwrite, show_progress)
+
+
+def _run_annotate(source: InputSource, output: OutputSpec, engine: Engine, model: str, resume: bool,
+                  overwrite: bool, show_progress: bool) -> JobSummary:
     start = time.perf_counter()
     plan = plan_input(source, output.shard_size)
     store = ShardStore(output)

@@ -10,10 +10,14 @@ back through a pipe and stops at the first error).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import multiprocessing
 import os
+import signal
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 from .annotator import Annotator, PipelineSpec, Progress, ShardResult, load_pipeline
@@ -65,21 +69,76 @@ class LocalEngine:
             yield annotator.annotate_shard(source, spec, progress)
 
     def _run_pool(self, source: InputSource, shards: Sequence[ShardSpec], progress: Progress) -> Iterator[ShardResult]:
+        """Shards to ``n_process`` spawned workers, at most two per worker in flight (only pending
+        work is held: memory stays flat over any number of shards). The workers end with this
+        process: on SIGTERM here they are stopped before it exits, and each asks the kernel for
+        SIGTERM should this process die without a word (SIGKILL)."""
         context = multiprocessing.get_context("spawn")
         workers = min(self.n_process, len(shards))
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [
-                pool.submit(_annotate_in_worker, self.pipeline, self.keep_docs, self.threads, source, spec)
-                for spec in shards
-            ]
+        todo = iter(shards)
+        with _terminate_raises(), ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                                      initializer=_die_with_parent,
+                                                      initargs=(os.getpid(),)) as pool:
+            pending = set()
             try:
-                for future in as_completed(futures):
-                    result = future.result()
-                    progress(result.n_in)
-                    yield result
-            finally:
-                for future in futures:
+                for spec in itertools.islice(todo, 2 * workers):
+                    pending.add(pool.submit(_annotate_in_worker, self.pipeline, self.keep_docs, self.threads,
+                                            source, spec))
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        result = future.result()
+                        progress(result.n_in)
+                        for spec in itertools.islice(todo, 1):
+                            pending.add(pool.submit(_annotate_in_worker, self.pipeline, self.keep_docs,
+                                                    self.threads, source, spec))
+                        yield result
+                    del done
+            except BaseException:
+                for future in pending:
                     future.cancel()
+                _stop_workers(pool)
+                raise
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's worker processes now (a shutdown would wait for their shards)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.join(timeout=10)
+
+
+@contextlib.contextmanager
+def _terminate_raises():
+    """SIGTERM raises ``SystemExit`` here (Python's default would end the process at once, leaving
+    the workers running), so cleanup code runs; the previous handler is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a worker: get SIGTERM when the parent dies (Linux), and exit at once if it already has."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 # One annotator per worker process, made by its first task (a failing load then

@@ -9,6 +9,7 @@ Layout of ``OUT_DIR``::
     _errors.jsonl              every failed record, written at the end
     _manifest.json             per-shard and total counts, written at the end
     _SUCCESS                   written last
+    _LOCK                      held (flock) by the job writing the directory; never removed
 
 Each file is written through a temporary file and an atomic rename, and a shard's
 ``part`` file is renamed last, so a shard whose ``part`` file exists is complete (its
@@ -26,7 +27,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..io import recover_outputs, write_bytes_atomic, write_json_atomic, write_text_atomic
+from ..io import LOCK_FILE, recover_outputs, write_bytes_atomic, write_json_atomic, write_text_atomic
 from .annotator import ShardResult
 from .records import InputPlan, MissingDependencyError
 
@@ -118,7 +119,7 @@ class ShardStore:
         """Check that ``OUT_DIR`` may take this job, clear it with ``overwrite``, and
         record the job (``_job.json``)."""
         previous = self.read_job()
-        if previous is None and self.root.is_dir() and any(self.root.iterdir()):
+        if previous is None and self.root.is_dir() and any(p.name != LOCK_FILE for p in self.root.iterdir()):
             raise ValueError(
                 f"OUT_DIR {self.root} is not empty and holds no annotate job; pass a new or empty directory."
             )

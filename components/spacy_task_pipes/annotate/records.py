@@ -85,6 +85,7 @@ class InputSource:
     questions_field: str = "questions"
     encoding: str = "utf-8"
     columns: Tuple[str, ...] = ()  # a CSV file's header, filled in by the plan
+    delimiter: str = ","  # CSV only
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,8 @@ def _decoded_line(raw: bytes, index: int, line: int, source: InputSource, empty:
         text = raw.decode(source.encoding).rstrip("\r\n")
     except UnicodeDecodeError as err:
         return InputRecord(index, line, line, error=f"cannot decode the line as {source.encoding} ({err.reason})")
+    if line == 1 and text.startswith("\ufeff"):
+        text = text[1:]  # a byte-order mark (Excel, Notepad) is not data
     if not text.strip():
         return InputRecord(index, line, line, error=empty)
     return text
@@ -259,9 +262,9 @@ class _CsvLines:
             return raw.decode(self.encoding, errors="replace")
 
 
-def _csv_reader(lines: _CsvLines) -> Iterator[List[str]]:
+def _csv_reader(lines: _CsvLines, delimiter: str = ",") -> Iterator[List[str]]:
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))  # long documents
-    return csv.reader(lines)
+    return csv.reader(lines, delimiter=delimiter)
 
 
 def _next_csv_row(reader: Iterator[List[str]], lines: _CsvLines, path: Path) -> Optional[Tuple[List[str], int]]:
@@ -284,12 +287,14 @@ def _plan_csv(source: InputSource, shard_size: int) -> Tuple[InputSource, Tuple[
     n = 0
     with path.open("rb") as fh:
         lines = _CsvLines(fh, source.encoding, 1)
-        reader = _csv_reader(lines)
+        reader = _csv_reader(lines, source.delimiter)
         first = _next_csv_row(reader, lines, path)
         if first is None or lines.bad_lines:
             raise InputError(f"{path}: no readable CSV header line (encoding {source.encoding}).")
-        header = first[0]
-        _require_column(path, header, source.text_field)
+        header = list(first[0])
+        if header and header[0].startswith("\ufeff"):
+            header[0] = header[0][1:]  # a byte-order mark (Excel) is not part of the first column's name
+        _require_column(path, header, source.text_field, source.delimiter)
         while True:
             offset, line = lines.offset, lines.lineno + 1  # where a reader of the shard starts
             if _next_csv_row(reader, lines, path) is None:
@@ -300,12 +305,16 @@ def _plan_csv(source: InputSource, shard_size: int) -> Tuple[InputSource, Tuple[
     return replace(source, columns=tuple(header)), _shards_from_starts(starts, n)
 
 
-def _require_column(path: Path, columns: Sequence[str], field: str) -> None:
-    if field not in columns:
-        raise InputError(
-            f"{path}: no column {field!r} (columns: {', '.join(map(repr, columns))}); "
-            "pass the text column with --text-field."
-        )
+def _require_column(path: Path, columns: Sequence[str], field: str, delimiter: Optional[str] = None) -> None:
+    if field in columns:
+        return
+    hint = "pass the text column with --text-field."
+    if delimiter is not None and len(columns) == 1:
+        other = next((d for d in (";", "\t", "|", ",") if d != delimiter and d in columns[0]), None)
+        if other is not None:
+            hint = (f"the header looks {other!r}-separated, not {delimiter!r}-separated: pass --csv-delimiter "
+                    f"{other!r}" + (" (a tab)" if other == "\t" else "") + ".")
+    raise InputError(f"{path}: no column {field!r} (columns: {', '.join(map(repr, columns))}); {hint}")
 
 
 def _plan_rows(n_rows: int, shard_size: int) -> Tuple[ShardSpec, ...]:
@@ -326,6 +335,10 @@ def plan_input(source: InputSource, shard_size: int) -> InputPlan:
     if shard_size < 1:
         raise ValueError(f"shard size must be >= 1, got {shard_size}.")
     path = Path(source.path)
+    if path.exists() and not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file (a FIFO, socket or device)"
+        raise InputError(f"Input {path} is {kind}: the job reads its input more than once (to plan shards, "
+                         "then to read them), so pass a regular file.")
     if not path.is_file():
         raise FileNotFoundError(f"Input file not found: {path}")
     if source.format in (InputFormat.JSONL, InputFormat.TXT):
@@ -361,7 +374,7 @@ def _read_csv(source: InputSource, spec: ShardSpec) -> List[InputRecord]:
     with path.open("rb") as fh:
         fh.seek(spec.offset)
         lines = _CsvLines(fh, source.encoding, spec.line)
-        reader = _csv_reader(lines)
+        reader = _csv_reader(lines, source.delimiter)
         for i in range(spec.size):
             n_bad = len(lines.bad_lines)
             found = _next_csv_row(reader, lines, path)

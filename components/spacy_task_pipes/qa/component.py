@@ -11,8 +11,11 @@ strings) followed by the component's ``default_questions``. Results:
 
 Bad input never costs the rest of a batch: an empty, too long or not encodable
 question (e.g. a lone surrogate) gets an empty answer and a warning naming the doc's
-and the question's index, and so do all questions of a doc whose context the
-tokenizer rejects. ``doc._.questions`` that is neither ``None``, a string nor a list
+and the question's index, and so do all questions of a doc whose context is not valid
+text or would need more than ``max_windows_per_doc`` windows (questions x windows). An
+error of the tokenizer or the model on valid input is raised, never passed off as bad
+input. Work is streamed: windows are made, run and decoded a round at a time, so memory
+stays bounded by ``feature_batch_size`` however many questions a long doc gets. ``doc._.questions`` that is neither ``None``, a string nor a list
 of strings (``42``, ``[None]``) is a programming error: a ``ValueError`` naming the doc,
 raised before any model work.
 """
@@ -34,14 +37,15 @@ from thinc.api import Model, Optimizer, Config
 from ..hf import (
     HFPipeSerializationMixin,
     batches_by_length,
+    check_tokenizer,
+    example_texts,
     pad_features,
     release_device_memory,
 )
 from .decode import (
     ANSWERS_KEY,
-    WindowResult,
+    AnswerAccumulator,
     char_to_token_labels,
-    choose_across_windows,
     decode_window,
     iter_context_mask,
     token_span_to_chars,
@@ -122,6 +126,7 @@ DEFAULT_MODEL_CONFIG = Config().from_str(DEFAULT_QA_MODEL)["model"]
         "align_to_words": True,
         "feature_batch_size": 32,
         "update_batch_size": 8,
+        "max_windows_per_doc": 100_000,
         "scorer": {"@scorers": "spacy_task_pipes.squad_scorer.v1"},
     },
     default_score_weights={"qa_exact_match": 0.5, "qa_f1": 0.5},
@@ -141,6 +146,7 @@ def make_question_answerer(
     align_to_words: bool,
     feature_batch_size: int,
     update_batch_size: int,
+    max_windows_per_doc: int,
     scorer: Optional[Callable],
 ) -> "QuestionAnswerer":
     return QuestionAnswerer(
@@ -158,6 +164,7 @@ def make_question_answerer(
         align_to_words=align_to_words,
         feature_batch_size=feature_batch_size,
         update_batch_size=update_batch_size,
+        max_windows_per_doc=max_windows_per_doc,
         scorer=scorer,
     )
 
@@ -172,6 +179,7 @@ class _Feature:
     encoding: Any  # tokenizers.Encoding
     context_mask: numpy.ndarray
     cls_index: int
+    window: int = 0  # index of the window among its question's windows
     label: Tuple[int, int] = (0, 0)
 
 
@@ -213,6 +221,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         align_to_words: bool = True,
         feature_batch_size: int = 32,
         update_batch_size: int = 8,
+        max_windows_per_doc: int = 100_000,
         scorer: Optional[Callable] = None,
     ) -> None:
         self.vocab = vocab
@@ -231,6 +240,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
             "align_to_words": align_to_words,
             "feature_batch_size": feature_batch_size,
             "update_batch_size": update_batch_size,
+            "max_windows_per_doc": max_windows_per_doc,
         }
         self._validate_cfg()
 
@@ -243,7 +253,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
                 f"max_seq_length ({c['max_seq_length']}); e.g. doc_stride = 128 with "
                 "max_seq_length = 384."
             )
-        for key in ("n_best", "max_answer_length", "feature_batch_size", "update_batch_size"):
+        for key in ("n_best", "max_answer_length", "feature_batch_size", "update_batch_size", "max_windows_per_doc"):
             if c[key] < 1:
                 raise ValueError(f"{where} {key} must be >= 1, got {c[key]}.")
         bad = [q for q in c["default_questions"] if not isinstance(q, str) or not q.strip()]
@@ -298,13 +308,15 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         context: str,
         questions: Sequence[str],
         gold: Optional[Sequence[Optional[Tuple[int, int]]]] = None,
+        only: Optional[Sequence[int]] = None,
     ) -> List[_Feature]:
-        """All windows of all valid questions on one context; invalid questions are
-        skipped with a warning (they get an empty answer)."""
+        """All windows of the valid questions on one context (``only``: of these question
+        indices, already checked); invalid questions are skipped with a warning (they get an
+        empty answer)."""
         tokenizer = self.tokenizer
         if not context.strip() or not questions:
             return []
-        valid = self._valid_questions(doc_index, questions)
+        valid = list(only) if only is not None else self._valid_questions(doc_index, questions)
         if not valid:
             return []
         enc = tokenizer(
@@ -319,8 +331,10 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         input_names = [k for k in tokenizer.model_input_names if k in enc]
         cls_id = tokenizer.cls_token_id
         features = []
+        windows: Dict[int, int] = {}
         for k, encoding in enumerate(enc.encodings):
             j = valid[enc["overflow_to_sample_mapping"][k]]
+            windows[j] = windows.get(j, -1) + 1
             ids = enc["input_ids"][k]
             cls_index = ids.index(cls_id) if cls_id is not None and cls_id in ids else 0
             feature = _Feature(
@@ -330,6 +344,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
                 encoding=encoding,
                 context_mask=iter_context_mask(encoding.sequence_ids),
                 cls_index=cls_index,
+                window=windows[j],
             )
             if gold is not None:
                 span = gold[j]
@@ -385,75 +400,88 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
     # ------------------------------------------------------------- inference
 
     def predict(self, docs: Iterable[Doc]) -> List[List[Dict[str, Any]]]:
+        """Answers per doc and question. Windows are made, run and decoded in rounds of about
+        ``8 * feature_batch_size`` (length-sorted batches, across docs), and each question keeps
+        only its best span so far: memory is bounded by the round, not by questions x windows,
+        and time grows linearly with them. A doc whose questions x windows exceed
+        ``max_windows_per_doc`` is skipped with a warning (its answers are empty)."""
         docs = list(docs)
         all_questions = [self.questions_for(doc, i) for i, doc in enumerate(docs)]
         results: List[List[Dict[str, Any]]] = [[_empty_answer(q) for q in qs] for qs in all_questions]
         if not any(all_questions):
             return results
-        features = self._featurize_docs(docs, all_questions)
-        if not features:
-            return results
-        windows: List[Optional[WindowResult]] = [None] * len(features)
-        ops = self.model.ops
+        self.tokenizer  # noqa: B018 - raises without weights: a setup error, not a bad doc
+        accumulators: Dict[Tuple[int, int], AnswerAccumulator] = {}
+        round_size = 8 * self.cfg["feature_batch_size"]
+        buffer: List[_Feature] = []
         with torch.inference_mode():
-            for idx, X in self._batches(features):
-                start_logits, end_logits = self.model.predict(X)
-                start_logits = ops.to_numpy(start_logits)
-                end_logits = ops.to_numpy(end_logits)
-                for row, f_idx in enumerate(idx):
-                    f = features[f_idx]
-                    n = len(f.inputs["input_ids"])
-                    windows[f_idx] = decode_window(
-                        start_logits[row, :n],
-                        end_logits[row, :n],
-                        f.context_mask,
-                        f.cls_index,
-                        self.cfg["n_best"],
-                        self.cfg["max_answer_length"],
-                    )
-                del start_logits, end_logits, X
+            for feature in self._iter_features(docs, all_questions):
+                buffer.append(feature)
+                if len(buffer) >= round_size:
+                    self._decode_round(buffer, docs, accumulators)
+                    buffer = []
+            if buffer:
+                self._decode_round(buffer, docs, accumulators)
         release_device_memory()
-        grouped: Dict[Tuple[int, int], List[int]] = {}
-        for f_idx, f in enumerate(features):
-            grouped.setdefault((f.doc, f.question), []).append(f_idx)
-        for (i, j), f_ids in grouped.items():
+        for (i, j), acc in accumulators.items():
+            span, score = acc.choose(self.cfg["handle_impossible_answer"], self.cfg["null_score_diff_threshold"])
             question = all_questions[i][j]
-            win_idx, score, empty = choose_across_windows(
-                [windows[k] for k in f_ids],  # type: ignore[misc]
-                self.cfg["handle_impossible_answer"],
-                self.cfg["null_score_diff_threshold"],
-            )
-            if empty or win_idx is None:
+            if span is None:
                 results[i][j] = _empty_answer(question, score)
-                continue
-            f = features[f_ids[win_idx]]
-            win = windows[f_ids[win_idx]]
-            start, end = token_span_to_chars(
-                f.encoding, win.start_token, win.end_token, self.cfg["align_to_words"]
-            )
-            results[i][j] = {
-                "question": question,
-                "text": docs[i].text[start:end],
-                "start": start,
-                "end": end,
-                "score": score,
-            }
+            else:
+                start, end = span
+                results[i][j] = {"question": question, "text": docs[i].text[start:end], "start": start,
+                                 "end": end, "score": score}
         return results
 
-    def _featurize_docs(self, docs: Sequence[Doc], all_questions: Sequence[Sequence[str]]) -> List[_Feature]:
-        """The features of every doc; a doc whose context cannot be encoded gets no
-        features (so empty answers) and a warning naming it, never breaking the batch."""
-        self.tokenizer  # noqa: B018 - raises without weights: a setup error, not a bad doc
-        features: List[_Feature] = []
+    def _decode_round(self, features: List[_Feature], docs: Sequence[Doc],
+                      accumulators: Dict[Tuple[int, int], AnswerAccumulator]) -> None:
+        ops = self.model.ops
+        for idx, X in self._batches(features):
+            start_logits, end_logits = self.model.predict(X)
+            start_logits = ops.to_numpy(start_logits)
+            end_logits = ops.to_numpy(end_logits)
+            for row, f_idx in enumerate(idx):
+                f = features[f_idx]
+                n = len(f.inputs["input_ids"])
+                window = decode_window(start_logits[row, :n], end_logits[row, :n], f.context_mask, f.cls_index,
+                                       self.cfg["n_best"], self.cfg["max_answer_length"])
+                acc = accumulators.setdefault((f.doc, f.question), AnswerAccumulator())
+                acc.add(f.window, window, lambda f=f, w=window: token_span_to_chars(
+                    f.encoding, w.start_token, w.end_token, self.cfg["align_to_words"]))
+            del start_logits, end_logits, X
+
+    def _iter_features(self, docs: Sequence[Doc], all_questions: Sequence[Sequence[str]]) -> Iterator[_Feature]:
+        """The windows of every doc's valid questions, a few questions at a time. A doc whose
+        context is not valid text, or that would need more than ``max_windows_per_doc`` windows,
+        gets a warning naming it and empty answers; it never breaks the batch. Errors of the
+        tokenizer or model on valid text are raised: they are not the input's fault."""
+        limit = self.cfg["max_windows_per_doc"]
         for i, (doc, questions) in enumerate(zip(docs, all_questions)):
-            try:
-                features.extend(self._featurize(i, doc.text, questions))
-            except Exception as err:  # noqa: BLE001 - isolate one bad doc
+            context = doc.text
+            if not questions or not context.strip():
+                continue
+            problem = _question_problem(context)
+            if problem is not None:
+                warnings.warn(f"[{self.name}] doc {i} of the batch ({context[:50]!r}): the context {problem}; its "
+                              f"{len(questions)} question(s) get empty answers.")
+                continue
+            valid = self._valid_questions(i, questions)
+            if not valid:
+                continue
+            first = self._featurize(i, context, questions, only=valid[:1])
+            projected = len(first) * len(valid)
+            if projected > limit:
                 warnings.warn(
-                    f"[{self.name}] doc {i} of the batch ({doc.text[:50]!r}) could not be encoded "
-                    f"({type(err).__name__}: {err}); its {len(questions)} question(s) get empty answers."
+                    f"[{self.name}] doc {i} of the batch ({context[:50]!r}): {len(valid)} questions x {len(first)} "
+                    f"windows = {projected} windows, more than max_windows_per_doc = {limit}; its questions get "
+                    "empty answers. Split the doc, ask fewer questions per doc, or raise max_windows_per_doc."
                 )
-        return features
+                continue
+            yield from first
+            chunk = max(1, self.cfg["feature_batch_size"] // max(len(first), 1))
+            for k in range(1, len(valid), chunk):
+                yield from self._featurize(i, context, questions, only=valid[k : k + chunk])
 
     def set_annotations(self, docs: Iterable[Doc], answers: List[List[Dict[str, Any]]]) -> None:
         key = self.cfg["spans_key"]
@@ -484,6 +512,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
                 "fast one (offsets, sequence_ids). Set tokenizer_config = {\"use_fast\": true} "
                 "or use a model that ships tokenizer.json."
             )
+        check_tokenizer(tokenizer, example_texts(get_examples), f"[components.{self.name}.model] name")
 
     def _training_features(self, examples: Iterable[Example]) -> List[_Feature]:
         features: List[_Feature] = []

@@ -87,6 +87,40 @@ def choose_across_windows(
     return best, best_score, False
 
 
+class AnswerAccumulator:
+    """:func:`choose_across_windows` one window at a time, in any order: keeps the best span
+    (highest score, lowest window index on ties) with its characters, and the smallest null
+    score, so that a question's windows need not all be held at once."""
+
+    __slots__ = ("score", "window", "start", "end", "null", "seen")
+
+    def __init__(self) -> None:
+        self.score: Optional[float] = None
+        self.window = -1
+        self.start = self.end = 0
+        self.null: Optional[float] = None
+        self.seen = 0
+
+    def add(self, window: int, result: WindowResult, chars) -> None:
+        """``chars()`` gives the character span of ``result`` (called only for a new best)."""
+        self.seen += 1
+        self.null = result.null_score if self.null is None else min(self.null, result.null_score)
+        if result.score is None:
+            return
+        if self.score is None or result.score > self.score or (result.score == self.score and window < self.window):
+            self.score, self.window = result.score, window
+            self.start, self.end = chars()
+
+    def choose(self, handle_impossible_answer: bool, null_score_diff_threshold: float) -> Tuple[Optional[Tuple[int, int]], float]:
+        """``((start, end) or None for an empty answer, score)``, as :func:`choose_across_windows`."""
+        null = 0.0 if self.null is None else self.null
+        if self.score is None:
+            return None, (null if handle_impossible_answer else 0.0)
+        if handle_impossible_answer and null > self.score + null_score_diff_threshold:
+            return None, null
+        return (self.start, self.end), float(self.score)
+
+
 def token_span_to_chars(encoding, start_token: int, end_token: int, align_to_words: bool) -> Tuple[int, int]:
     """Character offsets in the context (sequence 1) of a token span, as the HF pipeline."""
     if align_to_words:
