@@ -23,7 +23,7 @@ from spacy_task_pipes.annotate import (
     make_engine,
     run_annotate,
 )
-from spacy_task_pipes.cli import check_encoding, check_inference_options, existing_file, fail, user_errors
+from spacy_task_pipes.cli import at_least, check_encoding, check_inference_options, existing_file, fail, user_errors
 
 app = typer.Typer(add_completion=False)
 
@@ -39,6 +39,7 @@ def main(
     id_field: str = typer.Option("id", "--id-field", help="Field/column kept as the record id (missing: the line or row number)"),
     questions_field: str = typer.Option("questions", "--questions-field", help="Field with a question or a list of questions (question_answerer)"),
     encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of JSONL/CSV/text input"),
+    csv_delimiter: str = typer.Option(",", "--csv-delimiter", help="CSV field separator: one character, e.g. ';' or a tab ($'\\t')"),
     output_format: OutputFormat = typer.Option(OutputFormat.JSONL, "--output-format", help="jsonl or parquet"),
     shard_size: int = typer.Option(1000, "--shard-size", help="Records per output shard (the unit of work, of atomic writes and of --resume)"),
     docbin: bool = typer.Option(False, "--docbin", help="Also write the annotated docs as _docs/part-NNNNN.spacy"),
@@ -69,9 +70,14 @@ def main(
         fail(f"--engine: unknown engine {engine!r}; use one of {', '.join(ENGINES)}.")
     if resume and overwrite:
         fail("--resume and --overwrite exclude each other.")
+    if len(csv_delimiter) != 1:
+        fail(f"--csv-delimiter: one character, got {csv_delimiter!r}.")
+    at_least(1, batch_size=batch_size, shard_size=shard_size, n_process=n_process, workers=workers,
+             threads=threads, num_cpus=num_cpus)
     check_encoding(encoding)
     source = InputSource(str(input_path), detect_format(input_path, input_format or None), text_field=text_field,
-                         id_field=id_field, questions_field=questions_field, encoding=encoding)
+                         id_field=id_field, questions_field=questions_field, encoding=encoding,
+                         delimiter=csv_delimiter)
     resolved_model = check_model(model)
     check_inference_options(quantize, backend)
     pipeline = PipelineSpec(resolved_model, batch_size=batch_size, gpu_id=gpu_id,

@@ -10,7 +10,7 @@ from spacy.cli.init_config import init_config
 from spacy.util import load_model_from_config
 
 from spacy_task_pipes.io import read_texts, write_json_atomic
-from spacy_task_pipes.cli import existing_file, load_pipeline, output_file, user_errors
+from spacy_task_pipes.cli import at_least, existing_file, load_pipeline, output_file, user_errors
 
 app = typer.Typer(add_completion=False)
 
@@ -36,6 +36,7 @@ def main(
     interleaved pass by pass, with the ratio of the medians."""
     existing_file(texts_path, "TEXTS_PATH")
     output_file(output_path, "OUTPUT_PATH")
+    at_least(1, batch_size=batch_size, repeats=repeats, copies=copies)
     ours = load_pipeline(model, "MODEL")
     components = [name for name in ours.pipe_names if name != "tok2vec"]
     config = init_config(lang=ours.lang, pipeline=components, optimize="efficiency", gpu=False)

@@ -27,10 +27,11 @@ from spacy_task_pipes.bench.seq2seq import (
     run_hf_pipeline,
     run_hf_pipeline_same_batches,
     run_ours,
+    hf_pipeline_unavailable,
     select_runners,
     summarize_times,
 )
-from spacy_task_pipes.cli import existing_file, fail, output_file, user_errors
+from spacy_task_pipes.cli import at_least, existing_file, fail, output_file, user_errors
 
 app = typer.Typer(add_completion=False)
 
@@ -173,7 +174,10 @@ def main(
     ours and with its peer, and the tokens generated per input by the bare runners, as JSON
     (also written to OUTPUT)."""
     output_file(output_path, "OUTPUT_PATH")
-    names, skipped = select_runners(runners_option, RUNNERS, NEEDS)
+    at_least(1, batch_size=batch_size, pipe_batch_size=pipe_batch_size, repeats=repeats)
+    at_least(0, threads=threads)
+    names, skipped = select_runners(runners_option, RUNNERS, NEEDS,
+                                    unavailable={"hf_pipeline": hf_pipeline_unavailable()})
     if translation_data:
         existing_file(translation_data, "--translation-data")
     if summarization_data:

@@ -10,7 +10,11 @@ Needs the ``demo`` extra: ``pip install -e '.[demo]'``.
 
 import sys
 
-from streamlit import runtime
+try:
+    from streamlit import runtime
+except ImportError:
+    sys.exit("The demo page needs the 'demo' extra (Streamlit, spacy-streamlit): from a clone of the project run "
+             "`pip install -e '.[demo]'`, then `streamlit run scripts/demo.py -- [PIPELINE ...]`.")
 
 if not runtime.exists():
     sys.exit("This is a Streamlit page: run it with `streamlit run scripts/demo.py -- [PIPELINE ...]`.")

@@ -15,7 +15,7 @@ from spacy.training import Example
 
 from spacy_task_pipes.io import write_json_atomic, write_text_atomic
 from spacy_task_pipes.qa.data import create_squad_corpus, squad_predictions, squad_scores_by_answerability
-from spacy_task_pipes.cli import existing_file, fail, load_pipeline, output_file, user_errors
+from spacy_task_pipes.cli import at_least, existing_file, fail, load_pipeline, output_file, user_errors
 from spacy_task_pipes.hf import get_hf_shim
 
 app = typer.Typer(add_completion=False)
@@ -115,6 +115,8 @@ def main(
     unanswerable questions also over the answerable (has_ans) and unanswerable (no_ans) ones."""
     existing_file(data_path, "DATA_PATH")
     output_file(output_path, "OUTPUT_PATH")
+    at_least(1, batch_size=batch_size, max_seq_length=max_seq_length, html_docs=html_docs)
+    at_least(0, limit=limit, doc_stride=doc_stride)
     if html:
         output_file(html, "--html")
     if impossible not in ("config", "on", "off", "both"):
