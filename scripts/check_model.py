@@ -3,6 +3,7 @@ a local directory must exist and hold a config.json; a hub name must be in the l
 or the hub must be reachable. Otherwise one red line naming the setting, exit code 2
 (instead of transformers' minute of retries ending in a connection error)."""
 
+import importlib.util
 from pathlib import Path
 
 import typer
@@ -23,8 +24,13 @@ def is_meant_as_path(name: str) -> bool:
 def main(
     name: str = typer.Argument(..., help="Hub name (e.g. roberta-base) or local save_pretrained directory"),
     setting: str = typer.Option("the model name", "--setting", help="How the user sets NAME, named in the error (e.g. --vars.trf_model)"),
+    trf: bool = typer.Option(False, "--trf", help="Also check that spacy-transformers (the trf extra) is installed"),
 ) -> None:
     """Exit 0 (printing where the model comes from) if NAME can be loaded, else exit 2."""
+    if trf and importlib.util.find_spec("spacy_transformers") is None:
+        fail("The transformer NER workflow (all-gpu, configs/ner_trf.cfg) needs spacy-transformers, the trf extra: "
+             "from a clone of the project run `pip install -e '.[trf]'` (spacy-transformers 1.4 installs "
+             "transformers 4.53.2; see the README's install section).")
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():

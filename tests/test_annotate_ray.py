@@ -73,19 +73,22 @@ def free_port() -> int:
 
 
 def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> None:
-    """Read ``proc``'s output until a line contains ``text``."""
+    """Read ``proc``'s output until it contains ``text``. Reads the pipe's file descriptor
+    directly: a buffered ``readline`` after ``select`` can hold the awaited line in Python's
+    buffer while ``select`` waits for more bytes that never come."""
+    fd = proc.stdout.fileno()
     selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    deadline, seen = time.monotonic() + timeout, []
+    selector.register(fd, selectors.EVENT_READ)
+    deadline, seen = time.monotonic() + timeout, ""
     while time.monotonic() < deadline:
         if selector.select(timeout=1.0):
-            line = proc.stdout.readline()
-            if not line:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 break
-            seen.append(line)
-            if text in line:
+            seen += chunk.decode("utf-8", "replace")
+            if text in seen:
                 return
-    raise AssertionError(f"no {text!r} from ray start within {timeout}s:\n{''.join(seen[-20:])}")
+    raise AssertionError(f"no {text!r} from ray start within {timeout}s:\n{seen[-3000:]}")
 
 
 def test_ray_engine_joins_a_running_cluster(tmp_path: Path, corpus: Path, combined_model_dir: Path,

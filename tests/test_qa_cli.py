@@ -10,6 +10,7 @@ import spacy
 import srsly
 
 from conftest import run_script
+from spacy_task_pipes.bench.seq2seq import hf_pipeline_unavailable
 from qa_fixtures import qa_models, squad_file  # noqa: F401
 from spacy_task_pipes.qa.data import (
     create_squad_corpus,
@@ -166,19 +167,26 @@ def test_benchmark_qa_smoke(tmp_path, qa_models):
     result = srsly.read_json(out)
     assert result["questions"] == 6 and result["contexts"] == 3
     ran = QA_RUNNERS if _has_onnxruntime() else QA_RUNNERS - ONNX_RUNNERS
+    has_hf_pipeline = hf_pipeline_unavailable() is None  # transformers 5 removed it
+    if not has_hf_pipeline:
+        ran = ran - {"hf_pipeline"}
+        assert "removed in 5.0" in result["skipped"]["hf_pipeline"]
     assert set(result["questions_per_second"]) == ran == set(result["runners"])
     assert set(result["skipped"]) == QA_RUNNERS - ran
     assert all(v > 0 for v in result["questions_per_second"].values())
-    assert result["ratio_ours_vs_hf_pipeline"] > 0 and result["ratio_ours_vs_bare_forward"] > 0
-    # same weights, same algorithm: the answers agree with QuestionAnsweringPipeline
-    assert result["agreement_with_hf_pipeline"]["exact"] == 1.0
+    assert result["ratio_ours_vs_bare_forward"] > 0
+    if has_hf_pipeline:
+        # same weights, same algorithm: the answers agree with QuestionAnsweringPipeline
+        assert result["ratio_ours_vs_hf_pipeline"] > 0
+        assert result["agreement_with_hf_pipeline"]["exact"] == 1.0
     assert set(result["ratio_vs_ours"]) == ran - {"ours"}
     assert result["fastest_peer"] in ran and not result["fastest_peer"].startswith("ours")
     assert set(result["ratio_vs_fastest_peer"]) == {n for n in ran if n.startswith("ours")}
     assert "ours_int8_vs_torch_int8" in result["ratio_ours_vs_peer"]
     answer_runners = {"hf_pipeline", "ours_int8", "ours_onnxruntime_int8"} & ran
     assert set(result["agreement_with_ours"]) == answer_runners
-    assert result["agreement_with_ours"]["hf_pipeline"]["exact"] == 1.0
+    if has_hf_pipeline:
+        assert result["agreement_with_ours"]["hf_pipeline"]["exact"] == 1.0
     for scores in result["agreement_with_ours"].values():
         assert 0.0 <= scores["exact"] <= scores["normalized"] <= 1.0
     bare_peers = {"torch_int8", "onnxruntime_fp32", "onnxruntime_int8", "onnxruntime_int8_per_channel"} & ran

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from spacy_task_pipes.bench.seq2seq import hf_pipeline_unavailable
+
 from conftest import ROOT
 
 PACKAGE = "ner_gadget_e2e"
@@ -105,6 +107,7 @@ def tiny_bert_dir(tmp_path_factory):
 @pytest.mark.slow
 def test_transformer_workflow_with_local_model(project_copy, tiny_bert_dir):
     """all-gpu's commands with a local Hugging Face directory, here on CPU (--vars.gpu_id -1), offline."""
+    pytest.importorskip("spacy_transformers", reason="all-gpu needs the trf extra (CI's trf leg runs this)")
     env = dict(os.environ, HF_HUB_OFFLINE="1",
                SPACY_CONFIG_OVERRIDES="--training.max_steps=20 --training.eval_frequency=10")
     _run(
@@ -154,7 +157,11 @@ def test_project_run_qa_with_local_models(project_copy, tmp_path):
     assert "qa_f1" in json.loads((training / "metrics_test.json").read_text())
     assert (training / "answers_test.html").stat().st_size > 500
     speed = json.loads((training / "qa_speed.json").read_text())
-    assert speed["questions"] == 12 and speed["agreement_with_hf_pipeline"]["exact"] == 1.0
+    assert speed["questions"] == 12
+    if hf_pipeline_unavailable() is None:  # transformers 4.x: QuestionAnsweringPipeline exists
+        assert speed["agreement_with_hf_pipeline"]["exact"] == 1.0
+    else:
+        assert "removed in 5.0" in speed["skipped"]["hf_pipeline"] and speed["runners"] == ["ours"]
     # package-qa printed the answers of the installed package, a span of the check context
     checked = json.loads(proc.stdout[proc.stdout.index('{"pipeline"'):].splitlines()[0])
     assert checked["pipeline"] == ["question_answerer"] and len(checked["answers"]) == 1

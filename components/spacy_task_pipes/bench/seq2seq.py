@@ -81,7 +81,9 @@ def build_t5_model_dir(
     ``T5ForConditionalGeneration`` of ``size`` with it (safetensors +
     tokenizer files) in ``output_dir``, loadable by spaCy and transformers."""
     import torch
-    from transformers import T5Config, T5ForConditionalGeneration, T5TokenizerFast
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from ..hf.tokenizers import t5_tokenizer
 
     if size not in MODEL_SIZES:
         raise ValueError(f"Unknown model size {size!r}: use one of {sorted(MODEL_SIZES)}.")
@@ -92,8 +94,7 @@ def build_t5_model_dir(
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         spm_file = train_sentencepiece(texts, Path(tmp) / "spiece", vocab)
-        tokenizer = T5TokenizerFast(vocab_file=str(spm_file), extra_ids=0, legacy=False,
-                                    model_max_length=max_length)
+        tokenizer = t5_tokenizer(spm_file, model_max_length=max_length)
         tokenizer.save_pretrained(str(output_dir))
     config = T5Config(
         vocab_size=len(tokenizer), decoder_start_token_id=tokenizer.pad_token_id,
@@ -275,14 +276,30 @@ def agreement(a: Sequence[str], b: Sequence[str]) -> float:
     return sum(normalize(x) == normalize(y) for x, y in zip(a, b)) / len(a)
 
 
+def hf_pipeline_unavailable() -> Optional[str]:
+    """Why transformers' task pipelines (question-answering, translation, summarization) cannot
+    run here, or None: transformers 5 removed them."""
+    import transformers
+
+    major = int(transformers.__version__.split(".")[0])
+    if major >= 5:
+        return (f"transformers {transformers.__version__} has no question-answering/translation/summarization "
+                "pipeline (removed in 5.0); the bare model is the reference")
+    return None
+
+
 def select_runners(spec: str, available: Sequence[str], needs: Dict[str, Sequence[str]],
-                   option: str = "--runners") -> Tuple[List[str], Dict[str, str]]:
+                   option: str = "--runners",
+                   unavailable: Optional[Dict[str, str]] = None) -> Tuple[List[str], Dict[str, str]]:
     """The runners a ``--runners`` value names (a comma list; ``""`` or ``"all"``: all of
     ``available``), in the order of ``available``, and the ones skipped with the reason.
 
     ``needs``: the packages a runner imports. A runner whose package does not import is
     skipped when the value did not name it, and a ``ValueError`` (with the install line)
-    when it did; an unknown name is a ``ValueError`` listing the known ones."""
+    when it did. A runner in ``unavailable`` (name -> why it cannot run here, e.g. the HF
+    pipeline peers on transformers 5) is skipped, named or not, with a note on stderr. An unknown
+    name is a ``ValueError`` listing the known ones."""
+    unavailable = {k: v for k, v in (unavailable or {}).items() if v}
     names = [n.strip() for n in spec.split(",") if n.strip()]
     explicit = bool(names) and names != ["all"]
     unknown = [n for n in names if n not in available and n != "all"]
@@ -292,6 +309,12 @@ def select_runners(spec: str, available: Sequence[str], needs: Dict[str, Sequenc
     selected: List[str] = []
     skipped: Dict[str, str] = {}
     for name in wanted:
+        if name in unavailable:  # named or not: the project's defaults name it for 4.x users
+            skipped[name] = unavailable[name]
+            import sys
+
+            print(f"note: {option}: {name} skipped: {unavailable[name]}.", file=sys.stderr)
+            continue
         missing = []
         for package in needs.get(name, ()):
             try:
