@@ -263,6 +263,7 @@ MEASURE = textwrap.dedent("""
     # modules: about 2 s cold), imported before the clock starts: the clock times the work
     import spacy_task_pipes.qa.component, spacy_task_pipes.seq2seq.translator
     import transformers.models.bert.modeling_bert, transformers.models.t5.modeling_t5
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     try:
         spacy.load({path!r})
@@ -270,6 +271,7 @@ MEASURE = textwrap.dedent("""
     except ValueError as err:
         print("refused:", str(err).splitlines()[0][:2000])
     print(f"{{time.perf_counter() - start:.3f}}")
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before)
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """)
 
@@ -281,7 +283,7 @@ def test_a_huge_unknown_file_in_the_model_folder_is_never_read(qa_pipeline):
         fh.truncate(2 * 2**30)
     lines, _, rss = _peak_rss_mb_of(MEASURE.format(path=str(path)))
     assert lines[0] == "loaded"
-    assert float(lines[1]) < 10 and rss < 900, lines
+    assert float(lines[1]) < 10 and float(lines[2]) < 100, lines  # the 2 GB are never read
 
 
 def test_an_oversized_tokenizer_file_is_refused_before_reading(qa_pipeline):
@@ -316,7 +318,10 @@ def test_mismatched_config_is_refused_fast_without_allocating(qa_models, seq2seq
     assert lines[0].startswith("refused:") and str(config_file.parent) in lines[0], lines
     assert ("does not match the model" in lines[0]) or ("refused before building it" in lines[0]), lines
     assert float(lines[1]) < 2.0, f"took {lines[1]} s"
-    assert rss < 500, f"peak RSS {rss} MB"
+    # nothing allocated: the peak is the process's (torch, transformers; about 400 MB with
+    # transformers 5, 550 MB with 4.53 and spacy-transformers' entry points), not the config's
+    assert float(lines[2]) < 50, f"the refusal raised the peak RSS by {lines[2]} MB (to {rss} MB)"
+    assert rss < 700, f"peak RSS {rss} MB"
 
 
 # ------------------------------------------------------------- 7. deep nesting

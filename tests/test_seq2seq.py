@@ -30,8 +30,12 @@ def reference_ids(
         tok.src_lang = src_lang
     model = AutoModelForSeq2SeqLM.from_pretrained(str(model_dir)).eval()
     pad = tok.pad_token_id
+    eos = model.generation_config.eos_token_id
 
-    def trim(seq):
+    def trim(seq):  # up to the first end token after the decoder start: the rest is filler
+        for i in range(1, len(seq)):
+            if seq[i] == eos:
+                return seq[: i + 1]
         while len(seq) > 1 and seq[-1] == pad:
             seq.pop()
         return seq

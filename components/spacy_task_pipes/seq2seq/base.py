@@ -472,7 +472,9 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
             out = model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
         sequences = out.cpu().tolist()
         del out, input_ids, mask
-        return [self._trim(seq, pad_id) for seq in sequences]
+        eos = getattr(self.hf_model.generation_config, "eos_token_id", None)
+        eos_ids = set(eos if isinstance(eos, (list, tuple)) else [] if eos is None else [eos])
+        return [self._trim(seq, pad_id, eos_ids) for seq in sequences]
 
     def _pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id
@@ -481,7 +483,14 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
         return 0 if pad is None else int(pad)
 
     @staticmethod
-    def _trim(seq: List[int], pad_id: int) -> List[int]:
+    def _trim(seq: List[int], pad_id: int, eos_ids: Iterable[int] = ()) -> List[int]:
+        """The sequence up to its first end token after the decoder start (what follows it is
+        filler: padding, or end tokens again where transformers 4.x pads finished beams with
+        them), else without trailing padding."""
+        eos_ids = set(eos_ids)
+        for i in range(1, len(seq)):
+            if seq[i] in eos_ids:
+                return seq[: i + 1]
         end = len(seq)
         while end > 1 and seq[end - 1] == pad_id:
             end -= 1
