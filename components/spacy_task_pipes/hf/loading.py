@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 from thinc.api import get_torch_default_device
 from transformers import AutoConfig, AutoModel, AutoTokenizer

@@ -31,7 +31,7 @@ import struct
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Sequence, Tuple
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"

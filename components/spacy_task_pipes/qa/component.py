@@ -30,9 +30,9 @@ import numpy
 import torch
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.tokens import Doc, Span, SpanGroup
+from spacy.tokens import Doc, SpanGroup
 from spacy.training import Example
-from thinc.api import Model, Optimizer, Config
+from thinc.api import Model, Optimizer
 
 from ..hf import (
     HFPipeSerializationMixin,
@@ -50,123 +50,16 @@ from .decode import (
     iter_context_mask,
     token_span_to_chars,
 )
+from .answers import Answer, register_extensions  # noqa: F401  (Answer: public here too)
 from .model import get_tokenizer
 
+register_extensions()
 
 
-@dataclass
-class Answer:
-    """One question's answer. ``text == context[start:end]``; ``span`` is the
-    token-aligned (expanded) span, ``None`` for an empty answer."""
 
-    question: str
-    text: str
-    start: int
-    end: int
-    score: float
-    span: Optional[Span] = None
-
-    @property
-    def is_empty(self) -> bool:
-        return self.end <= self.start
-
-
-def _get_answers(doc: Doc) -> List[Answer]:
-    answers = []
-    for raw in doc.user_data.get(ANSWERS_KEY) or []:
-        span = None
-        if raw["end"] > raw["start"]:
-            span = doc.char_span(raw["start"], raw["end"], alignment_mode="expand")
-        answers.append(
-            Answer(raw["question"], raw["text"], raw["start"], raw["end"], raw["score"], span)
-        )
-    return answers
-
-
-def _register_extensions() -> None:
-    if not Doc.has_extension("questions"):
-        Doc.set_extension("questions", default=None)
-    if not Doc.has_extension("answers"):
-        Doc.set_extension("answers", getter=_get_answers)
-    if not Doc.has_extension("gold_answers"):
-        Doc.set_extension("gold_answers", default=None)
-
-
-_register_extensions()
-
-
-DEFAULT_QA_MODEL = """
-[model]
-@architectures = "spacy_task_pipes.QuestionAnswering.v1"
-name = "distilbert/distilbert-base-cased-distilled-squad"
-tokenizer_config = {"use_fast": true}
-transformer_config = {}
-mixed_precision = false
-mixed_precision_dtype = "float16"
-grad_scaler_config = {}
-quantize = null
-backend = "torch"
-"""
-DEFAULT_MODEL_CONFIG = Config().from_str(DEFAULT_QA_MODEL)["model"]
-
-
-@Language.factory(
-    "question_answerer",
-    assigns=["doc.spans", "doc._.answers"],
-    default_config={
-        "model": DEFAULT_MODEL_CONFIG,
-        "default_questions": [],
-        "spans_key": "answers",
-        "max_seq_length": 384,
-        "doc_stride": 128,
-        "n_best": 20,
-        "max_answer_length": 30,
-        "handle_impossible_answer": False,
-        "null_score_diff_threshold": 0.0,
-        "align_to_words": True,
-        "feature_batch_size": 32,
-        "update_batch_size": 8,
-        "max_windows_per_doc": 100_000,
-        "scorer": {"@scorers": "spacy_task_pipes.squad_scorer.v1"},
-    },
-    default_score_weights={"qa_exact_match": 0.5, "qa_f1": 0.5},
-)
-def make_question_answerer(
-    nlp: Language,
-    name: str,
-    model: Model,
-    default_questions: List[str],
-    spans_key: str,
-    max_seq_length: int,
-    doc_stride: int,
-    n_best: int,
-    max_answer_length: int,
-    handle_impossible_answer: bool,
-    null_score_diff_threshold: float,
-    align_to_words: bool,
-    feature_batch_size: int,
-    update_batch_size: int,
-    max_windows_per_doc: int,
-    scorer: Optional[Callable],
-) -> "QuestionAnswerer":
-    return QuestionAnswerer(
-        nlp.vocab,
-        model,
-        name,
-        default_questions=default_questions,
-        spans_key=spans_key,
-        max_seq_length=max_seq_length,
-        doc_stride=doc_stride,
-        n_best=n_best,
-        max_answer_length=max_answer_length,
-        handle_impossible_answer=handle_impossible_answer,
-        null_score_diff_threshold=null_score_diff_threshold,
-        align_to_words=align_to_words,
-        feature_batch_size=feature_batch_size,
-        update_batch_size=update_batch_size,
-        max_windows_per_doc=max_windows_per_doc,
-        scorer=scorer,
-    )
+# predict() makes, runs and decodes windows in rounds of this many feature batches: enough to
+# length-sort a whole nlp.pipe batch of short contexts (little padding), bounded for long ones.
+ROUND_BATCHES = 32
 
 
 @dataclass
@@ -401,7 +294,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
 
     def predict(self, docs: Iterable[Doc]) -> List[List[Dict[str, Any]]]:
         """Answers per doc and question. Windows are made, run and decoded in rounds of about
-        ``8 * feature_batch_size`` (length-sorted batches, across docs), and each question keeps
+        ``ROUND_BATCHES * feature_batch_size`` (length-sorted batches, across docs), and each question keeps
         only its best span so far: memory is bounded by the round, not by questions x windows,
         and time grows linearly with them. A doc whose questions x windows exceed
         ``max_windows_per_doc`` is skipped with a warning (its answers are empty)."""
@@ -412,7 +305,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
             return results
         self.tokenizer  # noqa: B018 - raises without weights: a setup error, not a bad doc
         accumulators: Dict[Tuple[int, int], AnswerAccumulator] = {}
-        round_size = 8 * self.cfg["feature_batch_size"]
+        round_size = ROUND_BATCHES * self.cfg["feature_batch_size"]
         buffer: List[_Feature] = []
         with torch.inference_mode():
             for feature in self._iter_features(docs, all_questions):

@@ -24,12 +24,13 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import numpy
 import torch
 from spacy.pipeline import Sentencizer, TrainablePipe
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
-from thinc.api import Config, Model, Optimizer
+from thinc.api import Model, Optimizer
 from transformers import AutoModelForSeq2SeqLM
 
+from .settings import BASE_DEFAULTS, register_doc_field, seq2seq_model_config  # noqa: F401
 from ..hf import (
     HFPipeSerializationMixin,
     check_tokenizer,
@@ -104,43 +105,6 @@ def _forward(model: Model, X: Seq2SeqInT, is_train: bool):
 
 def _init(model: Model, X=None, Y=None) -> None:
     initialize_hf_task_layer(model.layers[0], setting="[components.<name>.model] name")
-
-
-def seq2seq_model_config(name: str) -> Dict[str, Any]:
-    """The default ``[components.<pipe>.model]`` block for a factory."""
-    return Config().from_str(
-        f"""
-[model]
-@architectures = "spacy_task_pipes.Seq2SeqLM.v1"
-name = "{name}"
-tokenizer_config = {{"use_fast": true}}
-transformer_config = {{}}
-mixed_precision = false
-mixed_precision_dtype = "float16"
-grad_scaler_config = {{}}
-quantize = null
-backend = "torch"
-"""
-    )["model"]
-
-
-# The settings shared by both factories (the values are the defaults).
-BASE_DEFAULTS: Dict[str, Any] = {
-    "prefix": "",
-    "src_lang": None,
-    "tgt_lang": None,
-    "max_input_length": 512,
-    "max_target_length": 256,
-    "num_beams": 4,
-    "max_new_tokens": 256,
-    "min_new_tokens": 0,
-    "no_repeat_ngram_size": 0,
-    "length_penalty": 1.0,
-    "early_stopping": True,
-    "do_sample": False,
-    "batch_token_budget": 8192,
-    "max_batch_size": 64,
-}
 
 
 def pipe_from_factory_args(pipe_cls: type, args: Dict[str, Any]) -> "Seq2SeqPipe":
@@ -603,12 +567,3 @@ def _vocabulary_size(tokenizer: Any) -> int:
         except AttributeError:  # pragma: no cover - a tokenizer with __slots__
             pass
     return size
-
-
-def register_doc_field(field: str, span: bool = False) -> None:
-    """``Doc._.<field>`` (and ``Span._.<field>``) with default ``None``."""
-    if not Doc.has_extension(field):
-        Doc.set_extension(field, default=None)
-    if span and not Span.has_extension(field):
-        Span.set_extension(field, default=None)
-

@@ -26,7 +26,7 @@ from spacy.training import Example
 from spacy.util import ensure_path, registry
 
 from ..io import InputError, iter_jsonl, iter_lines, write_bytes_atomic
-from .base import register_doc_field
+from .settings import register_doc_field
 
 Pair = Tuple[str, str]
 

@@ -11,78 +11,17 @@ summarized again, at most ``max_summary_rounds`` rounds in all.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List
 
-from spacy.language import Language
 from spacy.tokens import Doc
-from thinc.api import Model
 
-from .base import (
-    CharRange,
-    Seq2SeqPipe,
-    pipe_from_factory_args,
-    register_doc_field,
-    sentence_ranges,
-    seq2seq_model_config,
-)
+from .base import CharRange, Seq2SeqPipe, sentence_ranges
+from .settings import SUMMARIZER_DEFAULTS
 
-register_doc_field("summary")  # so docs read back from a DocBin have it
-
-
-@Language.factory(
-    "summarizer",
-    assigns=["doc._.summary"],
-    default_config={
-        "model": seq2seq_model_config("google-t5/t5-small"),
-        "field": "summary",
-        "prefix": "summarize: ",
-        "max_summary_rounds": 3,
-        "max_input_length": 512,
-        "max_target_length": 128,
-        "num_beams": 4,
-        "max_new_tokens": 128,
-        "min_new_tokens": 0,
-        "no_repeat_ngram_size": 3,
-        "length_penalty": 1.0,
-        "early_stopping": True,
-        "do_sample": False,
-        "batch_token_budget": 8192,
-        "max_batch_size": 32,
-        "scorer": {"@scorers": "spacy_task_pipes.summarization_scorer.v1"},
-    },
-    default_score_weights={
-        "summary_rouge1": 0.25,
-        "summary_rouge2": 0.25,
-        "summary_rougeLsum": 0.5,
-        "summary_rougeL": 0.0,
-        "summary_gen_len": None,
-    },
-)
-def make_summarizer(
-    nlp: Language,
-    name: str,
-    model: Model,
-    field: str,
-    prefix: str,
-    max_summary_rounds: int,
-    max_input_length: int,
-    max_target_length: int,
-    num_beams: int,
-    max_new_tokens: int,
-    min_new_tokens: int,
-    no_repeat_ngram_size: int,
-    length_penalty: float,
-    early_stopping: bool,
-    do_sample: bool,
-    batch_token_budget: int,
-    max_batch_size: int,
-    scorer: Optional[Callable],
-) -> "Summarizer":
-    return pipe_from_factory_args(Summarizer, locals())
 
 
 class Summarizer(Seq2SeqPipe):
-    task_defaults: Dict[str, Any] = {"max_summary_rounds": 3}
+    task_defaults: Dict[str, Any] = SUMMARIZER_DEFAULTS
 
     def chunk_ranges(self, doc: Doc) -> List[CharRange]:
         """Character ranges of the chunks summarized in the first round."""

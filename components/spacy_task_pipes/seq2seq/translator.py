@@ -13,65 +13,17 @@ checkpoints (``src_lang``/``tgt_lang``: mBART-50, M2M100, NLLB).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from spacy.language import Language
 from spacy.tokens import Doc
-from thinc.api import Model
 
-from .base import (
-    BASE_DEFAULTS,
-    Seq2SeqPipe,
-    pipe_from_factory_args,
-    register_doc_field,
-    sentence_ranges,
-    seq2seq_model_config,
-)
+from .base import Seq2SeqPipe, sentence_ranges
+from .settings import TRANSLATOR_DEFAULTS, register_doc_field
 
-register_doc_field("translation", span=True)  # so docs read back from a DocBin have it
 
 # per doc: (doc translation, [(sentence start_char, end_char, translation)] in sentence mode)
 TranslationT = Tuple[str, List[Tuple[int, int, str]]]
 
-TRANSLATOR_DEFAULTS: Dict[str, Any] = {"sentence_mode": None, "sentence_separator": " "}
-
-
-@Language.factory(
-    "translator",
-    assigns=["doc._.translation"],
-    default_config={
-        "model": seq2seq_model_config("Helsinki-NLP/opus-mt-es-pt"),
-        "field": "translation",
-        **BASE_DEFAULTS,  # the translator uses the base settings as they are
-        **TRANSLATOR_DEFAULTS,
-        "scorer": {"@scorers": "spacy_task_pipes.translation_scorer.v1"},
-    },
-    default_score_weights={"translation_bleu": 0.5, "translation_chrf": 0.5},
-)
-def make_translator(
-    nlp: Language,
-    name: str,
-    model: Model,
-    field: str,
-    prefix: str,
-    src_lang: Optional[str],
-    tgt_lang: Optional[str],
-    sentence_mode: Optional[bool],
-    sentence_separator: str,
-    max_input_length: int,
-    max_target_length: int,
-    num_beams: int,
-    max_new_tokens: int,
-    min_new_tokens: int,
-    no_repeat_ngram_size: int,
-    length_penalty: float,
-    early_stopping: bool,
-    do_sample: bool,
-    batch_token_budget: int,
-    max_batch_size: int,
-    scorer: Optional[Callable],
-) -> "Translator":
-    return pipe_from_factory_args(Translator, locals())
 
 
 class Translator(Seq2SeqPipe):
