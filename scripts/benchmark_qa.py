@@ -34,7 +34,7 @@ from spacy_task_pipes.bench.qa import (
     span_agreement,
     torch_forward,
 )
-from spacy_task_pipes.bench.seq2seq import hf_pipeline_unavailable, interleaved, select_runners, speed_ratios
+from spacy_task_pipes.bench.seq2seq import hf_pipeline_unavailable, interleaved, say_skipped, select_runners, speed_ratios
 from spacy_task_pipes.safety import safe_load
 
 app = typer.Typer(add_completion=False)
@@ -184,6 +184,7 @@ def main(
     items = first_questions(data_path, n_questions)
     if not items:
         raise ValueError(f"DATA_PATH: {data_path} has no questions to benchmark.")
+    say_skipped(skipped)
     texts = sorted({context for _, context, _ in items}) + [question for question, _, _ in items]
     source = prepare_benchmark_model(model, encoder, texts, seed)
     report_model_source(source, model)

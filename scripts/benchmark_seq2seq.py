@@ -28,6 +28,7 @@ from spacy_task_pipes.bench.seq2seq import (
     run_hf_pipeline_same_batches,
     run_ours,
     hf_pipeline_unavailable,
+    say_skipped,
     select_runners,
     summarize_times,
 )
@@ -201,6 +202,7 @@ def main(
             inputs["summarization"] = first_records(summarization_data, n_dialogues, text_field)
     except (InputError, FileNotFoundError) as err:
         fail(f"error: {err}")
+    say_skipped(skipped)
     result = {"model": str(model), "device": "cpu" if gpu_id < 0 else f"cuda:{gpu_id}",
               "torch_threads": torch.get_num_threads(), "batch_size": batch_size,
               "pipe_batch_size": pipe_batch_size, "num_beams": num_beams,

@@ -40,3 +40,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Some tests run a script as ``__main__`` in this process (Streamlit's AppTest runs
+    scripts/demo.py): restore the real ``__main__`` afterwards, or worker processes started with
+    ``spawn`` by later tests would import that script as their main module (and exit with it)."""
+    main = sys.modules.get("__main__")
+    attrs = {k: getattr(main, k) for k in ("__file__", "__spec__") if hasattr(main, k)}
+    yield
+    sys.modules["__main__"] = main
+    for key, value in attrs.items():
+        setattr(main, key, value)
+    for key in ("__file__", "__spec__"):
+        if key not in attrs and hasattr(main, key):
+            delattr(main, key)

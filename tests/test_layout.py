@@ -18,7 +18,7 @@ SHARED = {f"{NAME}.io", f"{NAME}.cli"}
 SUBPACKAGES = ("hf", "ner", "qa", "seq2seq", "bench", "annotate", "demo", "safety")
 # what each sub-package may import from the package, besides itself and SHARED
 ALLOWED: Dict[str, Set[str]] = {
-    "hf": set(),
+    "hf": {"safety"},
     "ner": set(),
     "qa": {"hf"},
     "seq2seq": {"hf"},
@@ -140,3 +140,21 @@ def test_nothing_imports_bench():
     importers = [m for m, targets in graph().items() if subpackage(m) != "bench"
                  and any(subpackage(t) == "bench" for t in targets)]
     assert importers == []
+
+
+def test_registering_the_factories_imports_no_heavy_library():
+    """spaCy loads every factory entry point whenever it makes a pipeline (an NER-only one too):
+    ours register without transformers, Ray or the CPU runtimes, and without our Hugging Face
+    plumbing (torch itself comes with thinc whenever it is installed)."""
+    import subprocess
+    import sys
+
+    heavy = ["transformers", "ray", "onnxruntime", "ctranslate2", "datasets", "spacy_task_pipes.hf",
+             "spacy_task_pipes.qa.component", "spacy_task_pipes.seq2seq.base"]
+    code = ("import sys, spacy; nlp = spacy.blank('en'); nlp.add_pipe('entity_ruler'); "
+            "from spacy.language import Language; "
+            "assert all(Language.has_factory(f) for f in ('question_answerer', 'translator', 'summarizer')); "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

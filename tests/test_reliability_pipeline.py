@@ -440,7 +440,7 @@ def test_package_has_no_code_execution_routes():
                 findings.append(where)
     assert findings == []
     # the only route by which the key reaches transformers is refused first
-    hf_source = (PACKAGE / "hf" / "model_files.py").read_text()
+    hf_source = (PACKAGE / "safety" / "pipelines.py").read_text()
     assert 'CODE_KEYS = ("trust_remote_code", "code_revision", "auto_map")' in hf_source
 
 

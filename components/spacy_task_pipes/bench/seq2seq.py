@@ -288,6 +288,14 @@ def hf_pipeline_unavailable() -> Optional[str]:
     return None
 
 
+def say_skipped(skipped: Dict[str, str]) -> None:
+    """One note on stderr per skipped runner (they are also in the benchmark's JSON)."""
+    import sys
+
+    for name, why in skipped.items():
+        print(f"note: runner {name} skipped: {why}.", file=sys.stderr)
+
+
 def select_runners(spec: str, available: Sequence[str], needs: Dict[str, Sequence[str]],
                    option: str = "--runners",
                    unavailable: Optional[Dict[str, str]] = None) -> Tuple[List[str], Dict[str, str]]:
@@ -297,8 +305,8 @@ def select_runners(spec: str, available: Sequence[str], needs: Dict[str, Sequenc
     ``needs``: the packages a runner imports. A runner whose package does not import is
     skipped when the value did not name it, and a ``ValueError`` (with the install line)
     when it did. A runner in ``unavailable`` (name -> why it cannot run here, e.g. the HF
-    pipeline peers on transformers 5) is skipped, named or not, with a note on stderr. An unknown
-    name is a ``ValueError`` listing the known ones."""
+    pipeline peers on transformers 5) is skipped, named or not (:func:`say_skipped` tells the
+    user). An unknown name is a ``ValueError`` listing the known ones."""
     unavailable = {k: v for k, v in (unavailable or {}).items() if v}
     names = [n.strip() for n in spec.split(",") if n.strip()]
     explicit = bool(names) and names != ["all"]
@@ -311,9 +319,6 @@ def select_runners(spec: str, available: Sequence[str], needs: Dict[str, Sequenc
     for name in wanted:
         if name in unavailable:  # named or not: the project's defaults name it for 4.x users
             skipped[name] = unavailable[name]
-            import sys
-
-            print(f"note: {option}: {name} skipped: {unavailable[name]}.", file=sys.stderr)
             continue
         missing = []
         for package in needs.get(name, ()):

@@ -15,7 +15,8 @@
   (``quantize``/``backend`` of the model block);
 - :mod:`.training`: the ``spacy_task_pipes.fit_to_step_budget.v1`` callback.
 
-Imports: nothing of this package but the shared ``io``. The other sub-packages import
+Imports: nothing of this package but the shared ``io`` and ``safety`` (the keys and files that
+mean code). The other sub-packages import
 the names re-exported here.
 """
 

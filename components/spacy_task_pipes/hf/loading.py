@@ -19,6 +19,7 @@ from .model_files import (
     DirModelFiles,
     ModelFiles,
     call_quietly,
+    mismatch_error,
     check_model_files,
     load_model,
     load_tokenizer,
@@ -89,17 +90,7 @@ def _check_weights(info: Mapping[str, Any], where: str, new_head: bool) -> None:
             )
         return
     if missing or unexpected or mismatched:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong-shape", mismatched)):
-            if keys:
-                shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
-                parts.append(f"{label} weights: {shown}")
-        raise ValueError(
-            f"{where} does not match the model: {'; '.join(parts)}. These weights were saved "
-            "for another architecture or task. To start a new task head from a base model "
-            "on purpose, set new_head = true in the [components.<name>.model] block "
-            "(initialize only)."
-        )
+        raise mismatch_error(where, missing, unexpected, mismatched)
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:

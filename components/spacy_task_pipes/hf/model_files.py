@@ -33,6 +33,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Sequence, Tuple
 
+# the keys and file kinds that mean code, shared with the pipeline inspection
+from ..safety.pipelines import CODE_KEYS, CODE_SUFFIXES, find_code_keys  # noqa: F401
+
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 GENERATION_CONFIG = "generation_config.json"
@@ -60,10 +63,7 @@ VOCABULARY_FILES = tuple(n for n in TOKENIZER_FILES if n not in (
     "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"))
 JSON_FILES = (CONFIG, GENERATION_CONFIG, "tokenizer.json", "tokenizer_config.json",
               "special_tokens_map.json", "added_tokens.json", "vocab.json", "target_vocab.json")
-CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd", ".dll", ".dylib")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-# Keys that make transformers import and run code shipped with a model.
-CODE_KEYS = ("trust_remote_code", "code_revision", "auto_map")
 
 # A file other than the weights may be this large, or a quarter of the weights if that is more.
 MIN_FILE_LIMIT = 64 * 2**20
@@ -228,23 +228,6 @@ def refuse_code_files(names: Iterable[str], where: str) -> None:
             f"{where} contains code files {code}: refused. A model folder holds config, tokenizer and "
             "safetensors files only; remove the code files."
         )
-
-
-def find_code_keys(value: Any, path: str = "", depth: int = 0) -> List[str]:
-    """Where (dotted paths) ``value`` sets one of :data:`CODE_KEYS`, at any depth."""
-    found: List[str] = []
-    if depth > 200:
-        return [f"{path} (nested too deeply)"]
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if key in CODE_KEYS:
-                found.append(where)
-            found.extend(find_code_keys(item, where, depth + 1))
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            found.extend(find_code_keys(item, f"{path}[{i}]", depth + 1))
-    return found
 
 
 # ---------------------------------------------------------------- safetensors header
@@ -439,7 +422,7 @@ def _ignorable_names(model: Any) -> Tuple[set, List[str]]:
     return non_persistent, patterns
 
 
-def _mismatch_error(where: str, missing: Sequence[str], unexpected: Sequence[str],
+def mismatch_error(where: str, missing: Sequence[str], unexpected: Sequence[str],
                     wrong: Sequence[str]) -> ValueError:
     parts = []
     for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong-shape", wrong)):
@@ -481,7 +464,7 @@ def match_weights(model: Any, header: SafetensorsHeader, where: str) -> Dict[str
     unexpected = [n for n in header.tensors if n not in used and n not in non_persistent
                   and not any(re.search(p, n) for p in patterns)]
     if missing or wrong or unexpected:
-        raise _mismatch_error(where, missing, unexpected, wrong)
+        raise mismatch_error(where, missing, unexpected, wrong)
     return source_of
 
 

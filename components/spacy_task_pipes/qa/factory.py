@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable, List, Optional
 
 from spacy.language import Language
+from spacy.pipeline import TrainablePipe
 from thinc.api import Config, Model
 
 from .answers import register_extensions
@@ -72,7 +73,7 @@ def make_question_answerer(
     update_batch_size: int,
     max_windows_per_doc: int,
     scorer: Optional[Callable],
-) -> "QuestionAnswerer":  # noqa: F821 - imported when built
+) -> TrainablePipe:  # the class is imported when built
     """The ``question_answerer`` pipe: answers each doc's questions (``doc._.questions``, then
     ``default_questions``) with spans of the doc, in ``doc.spans[spans_key]`` and
     ``doc._.answers`` (see :mod:`spacy_task_pipes.qa.component`). ``model`` is a

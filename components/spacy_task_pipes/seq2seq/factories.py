@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from spacy.language import Language
+from spacy.pipeline import TrainablePipe
 from thinc.api import Model
 
 from .settings import BASE_DEFAULTS, TRANSLATOR_DEFAULTS, register_doc_field, seq2seq_model_config
@@ -51,7 +52,7 @@ def make_translator(
     batch_token_budget: int,
     max_batch_size: int,
     scorer: Optional[Callable],
-) -> "Translator":  # noqa: F821 - imported when built
+) -> TrainablePipe:  # the class is imported when built
     """The ``translator`` pipe: writes ``doc._.<field>`` (default ``translation``), sentence by
     sentence in sentence mode (``span._.<field>`` too), with the Hugging Face generation
     settings of the config (see :mod:`spacy_task_pipes.seq2seq.translator`). torch and
@@ -111,7 +112,7 @@ def make_summarizer(
     batch_token_budget: int,
     max_batch_size: int,
     scorer: Optional[Callable],
-) -> "Summarizer":  # noqa: F821 - imported when built
+) -> TrainablePipe:  # the class is imported when built
     """The ``summarizer`` pipe: writes ``doc._.<field>`` (default ``summary``); a doc longer than
     ``max_input_length`` is summarized in chunks, at most ``max_summary_rounds`` rounds (see
     :mod:`spacy_task_pipes.seq2seq.summarizer`). torch and transformers are imported here,
