@@ -16,6 +16,7 @@ import typer
 from spacy.cli.package import package as spacy_package
 
 from spacy_task_pipes.cli import existing_dir, existing_file, fail, user_errors
+from spacy_task_pipes.io import normal_modes
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -87,6 +88,7 @@ def build_wheel(source_dir: Path, output_dir: Path) -> Path:
         if len(built) != 1:
             fail(f"pip wheel {source_dir} wrote {len(built)} wheels, expected one.")
         target = output_dir / built[0].name
+        normal_modes(built[0])
         os.replace(built[0], target)
     return target
 
@@ -112,7 +114,7 @@ def write_package_dir(model_dir: Path, output_dir: Path, name: str, version: str
     pkg_dir = output_dir / f"{meta['lang']}_{name}-{version}"
     if not (pkg_dir / "meta.json").exists():
         fail(f"spacy package wrote no {pkg_dir.name} package in {output_dir}.")
-    return pkg_dir
+    return normal_modes(pkg_dir)  # a model folder copied with 0600 files stays readable to all
 
 
 def is_installed(distribution: str) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from spacy_task_pipes.io import write_json_atomic
+from spacy_task_pipes.io import normal_modes, write_json_atomic
 from spacy_task_pipes.qa.decode import char_to_token_labels
 from spacy_task_pipes.qa.data import read_squad_json
 from spacy_task_pipes.cli import existing_file, fail, output_file, user_errors
@@ -106,6 +106,7 @@ def main(
     result = trainer.train()
     model.save_pretrained(str(output_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(output_dir))
+    normal_modes(output_dir)  # save_pretrained writes model.safetensors 0600
     stats = {
         "questions": n_questions,
         "features": len(features),

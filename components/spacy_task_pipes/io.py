@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -109,6 +110,28 @@ def _target_mode(path: Path, default: int = 0o666) -> int:
         return path.stat().st_mode & 0o7777
     except FileNotFoundError:
         return default & ~_umask()
+
+
+def normal_modes(path: PathLike) -> Path:
+    """Give ``path`` (a file, or a folder and everything in it) at least the mode ``open()``
+    and ``mkdir`` give under the process umask (0644, or 0755 for folders and files their
+    owner may execute, under ``umask 022``), keeping any further bits. Writers that go through ``mkstemp``/``mkdtemp`` (0600 / 0700), as
+    transformers' ``save_pretrained`` does for ``model.safetensors``, would otherwise leave
+    files that other users cannot read. Symbolic links are left alone."""
+    path = Path(path)
+    mask = _umask()
+    entries = [path]
+    if path.is_dir() and not path.is_symlink():
+        entries.extend(path.rglob("*"))
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        mode = entry.stat().st_mode & 0o7777
+        executable = entry.is_dir() or mode & stat.S_IXUSR
+        wanted = mode | ((0o777 if executable else 0o666) & ~mask)
+        if wanted != mode:
+            os.chmod(entry, wanted)
+    return path
 
 
 def _pid_alive(pid: int) -> bool:
@@ -299,6 +322,7 @@ def replace_dir_atomic(write: Callable[[Path], None], path: PathLike) -> Path:
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         write(tmp)
+        normal_modes(tmp)  # writers that use mkstemp (save_pretrained) leave 0600 files
         for file in tmp.rglob("*"):
             if file.is_file():
                 with open(file, "rb") as fh:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import numpy
 import torch
 
-from ..io import replace_dir_atomic
+from ..io import normal_modes, replace_dir_atomic
 from ..qa.data import normalize_answer, read_squad_json
 
 # Shapes of the BERT models built here: "minilm" is all-MiniLM-L6-v2's (the benchmark's
@@ -140,7 +140,7 @@ def build_qa_model_dir(encoder: Union[str, Path], output_dir: Union[str, Path], 
     tokenizer.save_pretrained(str(output_dir))
     write_model_source(output_dir, f"encoder {encoder} with a QA head initialised from seed {seed}",
                        random_encoder=False)
-    return output_dir
+    return normal_modes(output_dir)  # save_pretrained writes model.safetensors 0600
 
 
 def minilm_encoder_dir() -> Path:

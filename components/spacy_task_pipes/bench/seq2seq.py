@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from ..io import InputError, iter_jsonl, iter_lines
+from ..io import InputError, iter_jsonl, iter_lines, normal_modes
 
 PathLike = Union[str, Path]
 
@@ -104,7 +104,7 @@ def build_t5_model_dir(
     torch.manual_seed(seed)
     model = T5ForConditionalGeneration(config).eval()
     model.save_pretrained(str(output_dir), safe_serialization=True)
-    return output_dir
+    return normal_modes(output_dir)  # save_pretrained writes model.safetensors 0600
 
 
 # ------------------------------------------------------------------- inputs
