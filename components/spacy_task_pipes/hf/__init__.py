@@ -24,7 +24,7 @@ from .objects import HFObjects
 from .model_files import refuse_code_files, find_code_keys, DirModelFiles, BytesModelFiles
 from .loading import TOKENIZER_LOAD_KEYS, refuse_code_settings, tokenizer_load_kwargs, hub_reachable, check_model_available, load_hf_objects, hf_to_files, hf_from_files, read_model_dir, write_files_dir
 from .tokenizers import check_tokenizer, example_texts, wordpiece_tokenizer, t5_tokenizer
-from .shim import autocast_dtype, SafetensorsHFShim, create_hf_task_layer, initialize_hf_task_layer, get_hf_shim
+from .shim import autocast_dtype, SafetensorsHFShim, bind_component, create_hf_task_layer, initialize_hf_task_layer, get_hf_shim
 from .inference import QUANTIZE_VALUES, BACKENDS, OnnxRuntimeRunner, ctranslate2_generate, quantize_torch_int8
 from .batching import batches_by_length, pad_features, release_device_memory
 from .serialization import HFPipeSerializationMixin
@@ -54,6 +54,7 @@ __all__ = [
     "create_hf_task_layer",
     "fit_training_to_steps",
     "get_hf_shim",
+    "bind_component",
     "hf_from_files",
     "hf_to_files",
     "hub_reachable",

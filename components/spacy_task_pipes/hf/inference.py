@@ -34,8 +34,10 @@ import torch
 
 QUANTIZE_VALUES = (None, "int8")
 BACKENDS = ("torch", "onnxruntime", "ctranslate2")
-# The package each backend needs and the extra that brings it in.
+# The modules each backend needs, the requirements that install them (as in the cpu-fast
+# extra of pyproject.toml) and that extra.
 _BACKEND_PACKAGES = {"onnxruntime": ("onnxruntime", "onnx"), "ctranslate2": ("ctranslate2",)}
+BACKEND_REQUIREMENTS = {"onnxruntime": ("onnxruntime>=1.17", "onnx>=1.15"), "ctranslate2": ("ctranslate2>=4.0",)}
 EXTRA = "cpu-fast"
 
 
@@ -49,14 +51,18 @@ def check_inference_settings(quantize: Optional[str], backend: str, allowed: Seq
 
 
 def require_backend(backend: str, block: str) -> None:
-    """Import check with the install line, at load time rather than at the first doc."""
+    """Import check with the install line, at load time rather than at the first doc. The
+    package is on no index: from a clone its extra installs the backend, elsewhere the
+    backend's own requirements do."""
     for module in _BACKEND_PACKAGES.get(backend, ()):
         try:
             __import__(module)
         except ImportError as err:
+            requirements = " ".join(f'"{req}"' for req in BACKEND_REQUIREMENTS[backend])
             raise ImportError(
-                f"{block} backend = \"{backend}\" needs the {module} package: "
-                f"pip install \"spacy-task-pipes[{EXTRA}]\" (or set backend = \"torch\")."
+                f"{block} backend = \"{backend}\" needs the {module} package (the {EXTRA} extra): "
+                f"pip install -e \".[{EXTRA}]\" in a clone of the project, or pip install {requirements}; "
+                "or set backend = \"torch\"."
             ) from err
 
 

@@ -77,7 +77,7 @@ def tokenizer_load_kwargs(tokenizer_config: Optional[Mapping[str, Any]], source:
     return {key: value for key, value in config.items() if key in TOKENIZER_LOAD_KEYS}
 
 
-def _check_weights(info: Mapping[str, Any], where: str, new_head: bool) -> None:
+def _check_weights(info: Mapping[str, Any], where: str, new_head: bool, block: str) -> None:
     """Refuse weights that load only partly (a randomly initialised remainder)."""
     missing = list(info.get("missing_keys") or [])
     unexpected = list(info.get("unexpected_keys") or [])
@@ -90,7 +90,7 @@ def _check_weights(info: Mapping[str, Any], where: str, new_head: bool) -> None:
             )
         return
     if missing or unexpected or mismatched:
-        raise mismatch_error(where, missing, unexpected, mismatched)
+        raise mismatch_error(where, missing, unexpected, mismatched, block)
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -142,7 +142,7 @@ def load_hf_objects(
     config_cls=AutoConfig,
     model_cls=AutoModel,
     tokenizer_cls=AutoTokenizer,
-    setting: str = "[components.<name>.model] name",
+    setting: str = "the model block's name",
     new_head: bool = False,
 ) -> HFObjects:
     """Load tokenizer and task model from a local directory or a hub name (initialize).
@@ -158,7 +158,7 @@ def load_hf_objects(
     source = str(name)
     path = Path(source).expanduser()
     is_local = path.exists()
-    block = setting.rsplit(" ", 1)[0]
+    block = setting[: -len(" name")] if setting.endswith("] name") else "the model block"
     refuse_code_settings(tokenizer_config, f"{block} tokenizer_config")
     refuse_code_settings(transformer_config, f"{block} transformer_config")
     if not is_local and (isinstance(name, Path) or _looks_like_path(source)):
@@ -206,7 +206,7 @@ def load_hf_objects(
             "needs network access or a filled cache (HF_HUB_OFFLINE=1 only works "
             "with a cache or a pipeline saved with its weights)."
         ) from err
-    _check_weights(info, f"The weights of {source} ({setting})", new_head)
+    _check_weights(info, f"The weights of {source} ({setting})", new_head, block)
     transformer.to(dtype=torch.float32, device=get_torch_default_device())
     transformer.eval()
     return HFObjects(tokenizer, transformer, dict(tokenizer_config), dict(transformer_config))

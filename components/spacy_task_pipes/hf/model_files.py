@@ -423,7 +423,7 @@ def _ignorable_names(model: Any) -> Tuple[set, List[str]]:
 
 
 def mismatch_error(where: str, missing: Sequence[str], unexpected: Sequence[str],
-                    wrong: Sequence[str]) -> ValueError:
+                    wrong: Sequence[str], block: str = "the component's model block") -> ValueError:
     parts = []
     for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong-shape", wrong)):
         if keys:
@@ -433,7 +433,7 @@ def mismatch_error(where: str, missing: Sequence[str], unexpected: Sequence[str]
     return ValueError(
         f"{where} does not match the model: {'; '.join(parts)}. These weights were saved for another "
         "architecture or task, or config.json was changed. To start a new task head from a base model on "
-        "purpose, set new_head = true in the [components.<name>.model] block (initialize only)."
+        f"purpose, set new_head = true in {block} (initialize only)."
     )
 
 

@@ -64,7 +64,11 @@ class SafetensorsHFShim(PyTorchShim):
     # CPU inference settings (see .inference): int8 weights and/or another runtime
     quantize: Optional[str] = None
     backend: str = "torch"
+    backends: Tuple[str, ...] = ("torch",)
     output_names: Tuple[str, ...] = ()
+    # How messages name the config block of this model: "[components.NAME.model]" once a
+    # component owns it (bind_component), else the architecture's block
+    block: str = "the model block"
     _weights_version: int = 0
     _runner_cache: Optional[InferenceRunnerCache] = None
     _warned_gpu: bool = False
@@ -115,6 +119,14 @@ class SafetensorsHFShim(PyTorchShim):
                     local.copy = copy.deepcopy(base)
             local.base = base
         return local.copy
+
+    def check_settings(self) -> None:
+        """Refuse code-running tokenizer/transformer settings and inference settings this
+        model cannot use (with the install line of a missing backend), naming ``block``."""
+        refuse_code_settings(self._hfmodel.tokenizer_config, f"{self.block} tokenizer_config")
+        refuse_code_settings(self._hfmodel.transformer_config, f"{self.block} transformer_config")
+        check_inference_settings(self.quantize, self.backend, self.backends, self.block)
+        require_backend(self.backend, self.block)
 
     def set_hf_objects(self, hf: HFObjects) -> None:
         with self._lock:
@@ -208,6 +220,7 @@ class SafetensorsHFShim(PyTorchShim):
         return hf_to_files(self._hfmodel)
 
     def from_files(self, files: "Mapping[str, bytes] | ModelFiles", source: str = "serialized data"):
+        self.check_settings()
         hf = hf_from_files(
             files,
             model_cls=self.model_cls,
@@ -277,6 +290,7 @@ def create_hf_task_layer(
     quantize: Optional[str] = None,
     backend: str = "torch",
     backends: Sequence[str] = ("torch",),
+    architecture: str = "",
 ) -> Model:
     """A thinc layer around a (not yet loaded) HF task model.
 
@@ -286,13 +300,11 @@ def create_hf_task_layer(
     Weights are loaded by :func:`initialize_hf_task_layer` or by deserialization;
     ``new_head`` lets initialize start task-head weights that the model lacks;
     ``quantize`` and ``backend`` (one of ``backends``) choose how inference runs on the CPU
-    (:mod:`.inference`).
+    (:mod:`.inference`). The settings are checked when a component takes the layer
+    (:func:`bind_component`, whose messages name ``[components.NAME.model]``), and again at
+    initialize and load; without a component, messages name the block by ``architecture``.
     """
-    block = "[components.<name>.model]"
-    refuse_code_settings(tokenizer_config, f"{block} tokenizer_config")
-    refuse_code_settings(transformer_config, f"{block} transformer_config")
-    check_inference_settings(quantize, backend, backends, block)
-    require_backend(backend, block)
+    block = f'the model block (@architectures = "{architecture}")' if architecture else "the model block"
 
     def convert_outputs(model: Model, inputs_outputs, is_train: bool):
         _, output = inputs_outputs
@@ -316,6 +328,7 @@ def create_hf_task_layer(
     )
     shim.autocast_dtype = autocast_dtype(mixed_precision_dtype)
     shim.quantize, shim.backend, shim.output_names = quantize, backend, tuple(output_names)
+    shim.backends, shim.block = tuple(backends), block
     return Model(
         "hf-task-pytorch",
         pytorch_forward,
@@ -329,11 +342,23 @@ def create_hf_task_layer(
     )
 
 
-def initialize_hf_task_layer(layer: Model, setting: str) -> None:
-    """Load the weights named by ``layer.attrs['name']`` unless already loaded."""
+def bind_component(model: Model, component: str) -> None:
+    """Name the config block of ``model``'s task layer after the component that owns it
+    (``[components.NAME.model]``) in every message, and check its settings: a backend
+    whose package is missing fails here, when the pipeline is built or loaded."""
+    shim = get_hf_shim(model)
+    shim.block = f"[components.{component}.model]"
+    shim.check_settings()
+
+
+def initialize_hf_task_layer(layer: Model, setting: Optional[str] = None) -> None:
+    """Load the weights named by ``layer.attrs['name']`` unless already loaded; messages
+    name ``setting`` (default: the ``name`` of the block :func:`bind_component` set)."""
     shim: SafetensorsHFShim = layer.shims[0]
     if shim.has_transformer:
         return
+    shim.check_settings()
+    setting = setting or f"{shim.block} name"
     hf = load_hf_objects(
         layer.attrs["name"],
         shim._hfmodel.tokenizer_config,

@@ -37,6 +37,7 @@ from thinc.api import Model, Optimizer
 from ..hf import (
     HFPipeSerializationMixin,
     batches_by_length,
+    bind_component,
     check_tokenizer,
     example_texts,
     pad_features,
@@ -136,6 +137,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
             "max_windows_per_doc": max_windows_per_doc,
         }
         self._validate_cfg()
+        bind_component(model, name)
 
     def _validate_cfg(self) -> None:
         c = self.cfg
@@ -186,7 +188,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         if tok is None:
             raise ValueError(
                 f"The '{self.name}' component has no weights yet: call nlp.initialize() "
-                "(which loads [components.{self.name}.model] name) or load a saved pipeline."
+                f"(which loads [components.{self.name}.model] name) or load a saved pipeline."
             )
         return tok
 

@@ -59,6 +59,7 @@ def create_question_answering_model(
         backend=backend,
         backends=("torch", "onnxruntime"),
         model_cls=AutoModelForQuestionAnswering,
+        architecture="spacy_task_pipes.QuestionAnswering.v1",
     )
     return Model(
         "question_answering",
@@ -74,9 +75,7 @@ def forward(model: Model[QAInT, QAOutT], X: QAInT, is_train: bool) -> Tuple[QAOu
 
 
 def init(model: Model[QAInT, QAOutT], X: Optional[QAInT] = None, Y=None) -> None:
-    initialize_hf_task_layer(
-        model.layers[0], setting="[components.question_answerer.model] name"
-    )
+    initialize_hf_task_layer(model.layers[0])  # messages name the owning component's block
 
 
 def get_tokenizer(model: Model) -> Any:

@@ -34,6 +34,7 @@ from .settings import BASE_DEFAULTS, register_doc_field, seq2seq_model_config  #
 from ..hf import (
     HFPipeSerializationMixin,
     check_tokenizer,
+    bind_component,
     create_hf_task_layer,
     example_texts,
     ctranslate2_generate,
@@ -95,6 +96,7 @@ def create_seq2seq_model(
         backend=backend,
         backends=("torch", "ctranslate2"),
         model_cls=AutoModelForSeq2SeqLM,
+        architecture="spacy_task_pipes.Seq2SeqLM.v1",
     )
     return Model("seq2seq_lm", _forward, init=_init, layers=[hf_layer], attrs={"name": name})
 
@@ -104,7 +106,7 @@ def _forward(model: Model, X: Seq2SeqInT, is_train: bool):
 
 
 def _init(model: Model, X=None, Y=None) -> None:
-    initialize_hf_task_layer(model.layers[0], setting="[components.<name>.model] name")
+    initialize_hf_task_layer(model.layers[0])  # messages name the owning component's block
 
 
 def pipe_from_factory_args(pipe_cls: type, args: Dict[str, Any]) -> "Seq2SeqPipe":
@@ -201,6 +203,7 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
             raise ValueError(f"[components.{name}] unknown settings {sorted(unknown)}.")
         self.cfg: Dict[str, Any] = {**BASE_DEFAULTS, **self.task_defaults, **cfg, "field": field}
         self._validate_cfg()
+        bind_component(model, name)
         register_doc_field(field)
 
     # ---------------------------------------------------------------- config
