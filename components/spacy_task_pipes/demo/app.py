@@ -92,9 +92,12 @@ def cached_analysis(spec: str, text: str, questions: Tuple[str, ...]) -> Analysi
 # ---------------------------------------------------------------------- page
 
 
-def main(argv: Sequence[str]) -> None:
-    """Draw the page for the command line ``argv`` (the arguments after ``--``)."""
-    st.set_page_config(page_title=PAGE_TITLE, layout="wide")
+def main(argv: Sequence[str], page_configured: bool = False) -> None:
+    """Draw the page for the command line ``argv`` (the arguments after ``--``);
+    ``page_configured``: the caller already set the page config (scripts/demo.py does, before
+    the slow imports, to show a loading message)."""
+    if not page_configured:
+        st.set_page_config(page_title=PAGE_TITLE, layout="wide")
     st.title(PAGE_TITLE)
     try:
         options = parse_args(argv)
