@@ -58,7 +58,7 @@ def main(
     num_cpus: Optional[int] = typer.Option(None, "--num-cpus", help="ray: CPUs of the local cluster the job starts (default: all)"),
     cpus_per_worker: float = typer.Option(1.0, "--cpus-per-worker", help="ray: CPUs reserved per actor (also its torch threads)"),
     gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", help="ray: GPUs per actor (default: 1 with --gpu-id >= 0, else 0)"),
-    node_ip_address: str = typer.Option("", "--node-ip-address", help="ray: node IP address of the local cluster (Ray's _node_ip_address), e.g. 127.0.0.1"),
+    node_ip_address: str = typer.Option("", "--node-ip-address", help="ray: the address the local cluster listens on (Ray's _node_ip_address; default 127.0.0.1, this machine only)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (docs/s)"),
 ):
     """Annotate INPUT_PATH with MODEL into OUT_DIR and print a summary line

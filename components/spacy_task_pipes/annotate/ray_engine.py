@@ -16,21 +16,108 @@ Ray is imported only here, and only when this engine is made (``pip install -e
 ".[ray]"``). The job joins a running cluster with ``address`` (``"auto"``,
 ``"host:port"`` or ``"ray://host:10001"``; the package, the pipeline and any ``--code``
 file must be installed or readable there too), or else starts a local one with
-``num_cpus`` CPUs and shuts it down at the end.
+``num_cpus`` CPUs on 127.0.0.1 (``node_ip_address`` to listen elsewhere) and shuts it
+down at the end: the job waits until the cluster's processes (the ``ray::`` actors
+included) have exited, and ends those left after ``SHUTDOWN_GRACE_SECONDS``.
+
+Before the actors start the job checks that the cluster has the CPUs and GPUs the actor
+pool asks for: a local cluster that cannot fit it is an error naming the options; a joined
+cluster that cannot fit it yet (it may scale up) gets one warning. When the pool fits,
+Ray Data's "Cluster resources are not enough to run any task ... may hang forever"
+warning, which it prints while the actors are still loading the pipeline, is false and is
+filtered out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import time
+import warnings
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
 
 from .annotator import Annotator, PipelineSpec, Progress, ShardResult, load_pipeline
 from .local import limit_threads
 from .records import InputSource, MissingDependencyError, ShardSpec
 
 RAY_INSTALL_HINT = "pip install -e \".[ray]\" (or pip install \"ray[data]>=2.9\")"
+LOCAL_ADDRESS = "127.0.0.1"
+SHUTDOWN_GRACE_SECONDS = 10.0
+# Ray Data's starvation warning, false while the actors of a pool that fits are starting
+_STARVATION_LOGGER = "ray.data._internal.execution.resource_manager"
+_STARVATION_TEXT = "Cluster resources are not enough to run any task"
+
+
+class _DropStarvationWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _STARVATION_TEXT not in record.getMessage()
+
+
+@contextlib.contextmanager
+def quiet_starvation_warning() -> Iterator[None]:
+    """Drop Ray Data's starvation warning while the job runs (see the module docstring)."""
+    logger, drop = logging.getLogger(_STARVATION_LOGGER), _DropStarvationWarning()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
+def _children() -> Dict[int, int]:
+    """pid -> parent pid of every process (Linux /proc; empty elsewhere)."""
+    parents: Dict[int, int] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # pragma: no cover - not Linux
+        return parents
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read().decode("utf-8", "replace")
+            parents[int(entry)] = int(stat[stat.rindex(")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile
+    return parents
+
+
+def descendants(pid: int) -> Set[int]:
+    """The processes below ``pid`` (children, theirs, ...)."""
+    parents = _children()
+    found: Set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier and child not in found}
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().decode("utf-8", "replace")
+        return state[state.rindex(")") + 2] != "Z"  # a zombie has exited; its parent reaps it
+    except (OSError, IndexError):
+        return False
+
+
+def reap(pids: Set[int], grace: float = SHUTDOWN_GRACE_SECONDS) -> List[int]:
+    """Wait up to ``grace`` seconds for ``pids`` to exit, then SIGKILL those left; returns
+    the ones that had to be killed."""
+    deadline = time.monotonic() + grace
+    left = {pid for pid in pids if _alive(pid)}
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = {pid for pid in left if _alive(pid)}
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return sorted(left)
 
 
 def import_ray() -> Any:
@@ -51,7 +138,7 @@ class RayOptions:
     num_cpus: Optional[int] = None  # CPUs of the local cluster (None: all)
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
-    node_ip_address: Optional[str] = None  # the local cluster's node IP (Ray's _node_ip_address)
+    node_ip_address: Optional[str] = None  # the local cluster's node IP (Ray's _node_ip_address; None: 127.0.0.1)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -98,17 +185,42 @@ class RayEngine:
             return
         ray = self.ray
         connected_before = ray.is_initialized()  # e.g. a caller's own ray.init(): use it, leave it
+        before = descendants(os.getpid())
         if not connected_before:
             self._connect(ray)
-        self._configure_data(ray)
+        started = descendants(os.getpid()) - before  # the local cluster's processes (none when joining)
         try:
-            for row in self._dataset(ray, source, shards).iter_rows():
-                result = ShardResult.from_json(row["payload"], row["docbin"] or None)
-                progress(result.n_in)
-                yield result
+            fits = self._check_resources(ray, len(shards), local=not (connected_before or self.options.address))
+            self._configure_data(ray)
+            with quiet_starvation_warning() if fits else contextlib.nullcontext():
+                for row in self._dataset(ray, source, shards).iter_rows():
+                    result = ShardResult.from_json(row["payload"], row["docbin"] or None)
+                    progress(result.n_in)
+                    yield result
         finally:
             if not connected_before:
                 ray.shutdown()  # stops the cluster the job started; only disconnects from a joined one
+                # ray.shutdown returns before the raylet's workers (ray::MapWorker...) exit
+                reap(started | (descendants(os.getpid()) - before))
+
+    def _check_resources(self, ray: Any, n_shards: int, local: bool) -> bool:
+        """Whether the cluster has the CPUs and GPUs of the actor pool; a local cluster that
+        has not is an error, a joined one a warning (it may scale up)."""
+        opts = self.options
+        actors = min(opts.workers, n_shards)
+        need = {"CPU": actors * opts.cpus_per_worker, "GPU": actors * self._gpus_per_actor()}
+        have = ray.cluster_resources()
+        short = [f"{need[key]:g} {key}s, the cluster has {have.get(key, 0.0):g}"
+                 for key in ("CPU", "GPU") if need[key] > have.get(key, 0.0) + 1e-9]
+        if not short:
+            return True
+        message = (f"--workers {actors} x --cpus-per-worker {opts.cpus_per_worker:g} / --gpus-per-worker "
+                   f"{self._gpus_per_actor():g} need {'; '.join(short)}: lower --workers or the per-worker "
+                   "resources" + ("" if opts.address else ", or raise --num-cpus") + ".")
+        if local:
+            raise ValueError(message)
+        warnings.warn(message + " The job waits until the cluster has them.")
+        return False
 
     def _connect(self, ray: Any) -> None:
         opts = self.options
@@ -117,8 +229,7 @@ class RayEngine:
             kwargs["address"] = opts.address
         else:
             kwargs.update(address="local", num_cpus=opts.num_cpus, include_dashboard=False)  # never an existing cluster
-            if opts.node_ip_address:
-                kwargs["_node_ip_address"] = opts.node_ip_address
+            kwargs["_node_ip_address"] = opts.node_ip_address or LOCAL_ADDRESS  # not the machine's address
         start = time.perf_counter()
         ray.init(**kwargs)
         self.init_seconds = time.perf_counter() - start
