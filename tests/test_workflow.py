@@ -63,8 +63,12 @@ def test_project_run_all_then_spacy_load(project_copy):
         env=env,
     )
     out = proc.stdout
-    for step in ("bootstrap", "convert", "debug-data", "train", "evaluate", "benchmark", "package"):
+    for step in ("check-vars", "bootstrap", "convert", "debug-data", "train", "evaluate", "package", "summary"):
         assert f"= {step} =" in out, f"step {step} did not run"
+    assert "= benchmark =" not in out  # timing runs are the benchmarks workflow's (#23)
+    assert f"packages/en_{PACKAGE}-0.1.0" in out and "training/en/ner_test_metrics.json" in out  # the summary
+    _run([sys.executable, "-m", "spacy", "project", "run", "benchmark", str(project_copy),
+          "--vars.bench_repeats", "1", "--vars.bench_copies", "1"], cwd=project_copy, env=env)
     stats = json.loads((project_copy / "corpus/en/bootstrap_stats.json").read_text())
     assert stats["texts"] >= 600 and stats["entities_per_label"]["GADGET"] > 500
     metrics = json.loads((project_copy / "training/en/ner_test_metrics.json").read_text())
@@ -134,19 +138,23 @@ def test_project_run_qa_with_local_models(project_copy, tmp_path):
     v2 = squad_file(tmp_path, n_articles=2, n_paragraphs=2, impossible=True, name="v2.json")
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                SPACY_CONFIG_OVERRIDES="--training.eval_frequency=10 --training.optimizer.learn_rate.warmup_steps=5")
+    bench = ["--vars.qa_bench_model", str(model), "--vars.qa_bench_questions", "12", "--vars.bench_repeats", "1",
+             "--vars.qa_bench_runners", "ours,hf_pipeline"]
     proc = _run(
         [sys.executable, "-m", "spacy", "project", "run", "qa", str(project_copy),
          "--vars.qa_model", str(model), "--vars.qa_data", str(v1), "--vars.qa_v2_data", str(v2),
          "--vars.qa_train_articles", "0:4", "--vars.qa_dev_articles", "4:", "--vars.qa_test_articles", "4:",
          "--vars.qa_v2_articles", ":", "--vars.qa_v2_questions", "9",
          "--vars.qa_max_steps", "30", "--vars.qa_max_seq_length", "64", "--vars.qa_doc_stride", "16",
-         "--vars.qa_bench_model", str(model), "--vars.qa_bench_questions", "12", "--vars.bench_repeats", "1", "--vars.qa_bench_runners", "ours,hf_pipeline",
          "--vars.qa_name", QA_PACKAGE],
         cwd=project_copy,
         env=env,
     )
-    for step in ("convert-qa", "make-qa-tiny", "train-qa", "evaluate-qa", "benchmark-qa", "package-qa"):
+    for step in ("convert-qa", "make-qa-tiny", "train-qa", "evaluate-qa", "package-qa", "summary"):
         assert f"= {step} =" in proc.stdout, f"step {step} did not run"
+    assert "= benchmark-qa =" not in proc.stdout
+    _run([sys.executable, "-m", "spacy", "project", "run", "benchmark-qa", str(project_copy), "--vars.qa_data", str(v1),
+          *bench], cwd=project_copy, env=env)
     training = project_copy / "training/qa"
     # train on articles 0-3 (24 questions), score on article 4 (6 questions) and on the v2 subset
     assert json.loads((training / "squad_test.json").read_text())["questions"] == 6

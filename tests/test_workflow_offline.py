@@ -200,8 +200,11 @@ def test_qa_workflow_runs_offline_with_its_defaults(fresh_clone: Path) -> None:
     proc = run_project(fresh_clone, "qa", "--vars.qa_max_steps", "30", "--vars.qa_bench_questions", "16",
                        "--vars.bench_repeats", "1", "--vars.qa_name", QA_PACKAGE,
                        "--vars.qa_bench_runners", "ours,bare_forward")
-    for step in ("convert-qa", "make-qa-tiny", "train-qa", "evaluate-qa", "benchmark-qa", "package-qa"):
+    for step in ("check-vars", "convert-qa", "make-qa-tiny", "train-qa", "evaluate-qa", "package-qa", "summary"):
         assert f"= {step} =" in proc.stdout, step
+    assert "= benchmark-qa =" not in proc.stdout and f"spacy.load(\"en_{QA_PACKAGE}\")" in proc.stdout
+    run_project(fresh_clone, "benchmark-qa", "--vars.qa_bench_questions", "16", "--vars.bench_repeats", "1",
+                "--vars.qa_bench_runners", "ours,bare_forward")
     training = fresh_clone / "training/qa"
     assert {"qa_exact_match", "qa_f1"} <= set(read_json(training / "metrics_test.json"))
     test = read_json(training / "squad_test.json")
