@@ -12,6 +12,7 @@ from tqdm import tqdm
 from spacy_task_pipes.ner.bootstrap import (
     OUTPUT_NAMES,
     PHRASE_ATTRS,
+    UNMATCHED_POLICIES,
     RuleMatcher,
     bootstrap_docs,
     bootstrap_outputs,
@@ -72,9 +73,9 @@ def _report(stats: Dict[str, Any], rehearsal: bool, output_dir: Path) -> None:
     typer.echo(f"wrote {stats['train_docs']} train / {stats['dev_docs']} dev docs to {output_dir}")
 
 
-def _annotate(nlp: Language, texts: List[str], matcher: RuleMatcher, base_nlp: Optional[Language]) -> List[Doc]:
+def _annotate(nlp: Language, texts: List[str], matcher: RuleMatcher, base_nlp: Optional[Language], unmatched: str) -> List[Doc]:
     with tqdm(total=len(texts), desc="bootstrap", unit="text") as bar:
-        return bootstrap_docs(nlp, texts, matcher, base_nlp=base_nlp, progress=bar)
+        return bootstrap_docs(nlp, texts, matcher, base_nlp=base_nlp, progress=bar, unmatched=unmatched)
 
 
 def _stats(matcher: RuleMatcher, train: Sequence[Doc], dev: Sequence[Doc], n_patterns: int, seed: int) -> Dict[str, Any]:
@@ -98,6 +99,10 @@ def main(
     base_model: Optional[str] = typer.Option(
         None, "--base-model", help="Pipeline (name or path) whose other labels are merged in (rehearsal)"
     ),
+    unmatched: str = typer.Option(
+        "outside", "--unmatched",
+        help="Tokens no pattern matched: outside (O), missing (unknown) or evidence (O only for punctuation and "
+             "lower-case words no pattern uses, unknown elsewhere)"),
     encoding: str = typer.Option("utf-8", "--encoding", help="Encoding of the input files"),
 ) -> None:
     """Match the patterns over the texts, resolve overlaps (longest span wins) and write
@@ -105,13 +110,16 @@ def main(
     written as one transaction: after a crash they are all from the old run or all from
     the new one, and on any error they are left untouched."""
     _check_arguments(texts_path, patterns_path, output_dir, dev_fraction, phrase_attr, encoding)
+    if unmatched not in UNMATCHED_POLICIES:
+        fail(f"--unmatched: use one of {', '.join(UNMATCHED_POLICIES)}; got {unmatched!r}.")
     texts = load_texts(texts_path, encoding=encoding)
     patterns = load_patterns(patterns_path, encoding=encoding)
     nlp = _blank(lang)
     matcher = RuleMatcher(nlp, patterns, phrase_attr=phrase_attr)
     base_nlp = _load_base_model(base_model)
-    train, dev = split_docs(_annotate(nlp, texts, matcher, base_nlp), dev_fraction, seed)
+    train, dev = split_docs(_annotate(nlp, texts, matcher, base_nlp, unmatched), dev_fraction, seed)
     stats = _stats(matcher, train, dev, len(patterns), seed)
+    stats.update({"unmatched": unmatched, "phrase_attr": phrase_attr.upper()})
     write_files_atomic(bootstrap_outputs(output_dir, train, dev, stats))
     _report(stats, base_nlp is not None, output_dir)
 

@@ -7,10 +7,10 @@ import spacy
 import typer
 from spacy.tokens import DocBin
 
-from spacy_task_pipes.ner.bootstrap import RuleMatcher, load_patterns
+from spacy_task_pipes.ner.bootstrap import PHRASE_ATTRS, RuleMatcher, load_patterns
 from spacy_task_pipes.io import write_json_atomic, write_text_atomic
 from spacy_task_pipes.ner.evaluation import evaluate_ner, render_comparison
-from spacy_task_pipes.cli import existing_file, load_pipeline, output_file, user_errors
+from spacy_task_pipes.cli import existing_file, fail, load_pipeline, output_file, user_errors
 
 app = typer.Typer(add_completion=False)
 
@@ -25,6 +25,9 @@ def main(
     patterns_path: Optional[Path] = typer.Option(
         None, "--patterns", help="Patterns used for bootstrapping: adds the rules baseline and recall beyond the rules"
     ),
+    phrase_attr: str = typer.Option(
+        "LOWER", "--phrase-attr", help=f"As in bootstrap: the attribute phrase patterns match on ({', '.join(PHRASE_ATTRS)})"
+    ),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
 ):
     """Overall and per-label P/R/F of the model (and of the rules alone), and the model's
@@ -33,19 +36,23 @@ def main(
     output_file(metrics_path, "METRICS_PATH")
     if patterns_path:
         existing_file(patterns_path, "--patterns")
+    if phrase_attr.upper() not in PHRASE_ATTRS:
+        fail(f"--phrase-attr: {phrase_attr!r} is not a token attribute the tokenizer sets; use one of {', '.join(PHRASE_ATTRS)}.")
     if html_path:
         output_file(html_path, "--html")
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = load_pipeline(model, "MODEL")
     gold_docs = list(DocBin().from_disk(gold_path).get_docs(nlp.vocab))
-    matcher = RuleMatcher(nlp, load_patterns(patterns_path)) if patterns_path else None
+    matcher = RuleMatcher(nlp, load_patterns(patterns_path), phrase_attr=phrase_attr) if patterns_path else None
     metrics, pred_docs = evaluate_ner(nlp, gold_docs, matcher)
     metrics["model_path"] = str(model)
     metrics["gold_path"] = str(gold_path)
     write_json_atomic(metrics, metrics_path)
     m = metrics["model"]
     typer.echo(f"model: P={m['p']:.3f} R={m['r']:.3f} F={m['f']:.3f} on {metrics['gold_entities']} gold entities in {metrics['docs']} docs")
+    for threshold, row in (metrics.get("by_confidence") or {}).items():
+        typer.echo(f"  confidence >= {threshold}: P={row['p']:.3f} R={row['r']:.3f} F={row['f']:.3f} ({row['entities']} entities)")
     if matcher is not None:
         r, b = metrics["rules"], metrics["beyond_rules"]
         typer.echo(f"rules: P={r['p']:.3f} R={r['r']:.3f} F={r['f']:.3f}")

@@ -134,6 +134,10 @@ def workflow_outputs(workflow: str, lang: str, name: str, qa_name: str, version:
                 (f"training/{lang}/{sub}_test_predictions.html", "displaCy page: correct, FP and MISSED entities"),
                 (f"training/{lang}/{sub}_learning_curve.png", "dev-set P/R/F and the losses over the steps")]
         if workflow == "all":
+            calibration = _read(Path(f"training/{lang}/ner_calibration.json"))
+            rows.append((f"training/{lang}/ner_calibration.json",
+                         f"entity confidences: min_confidence {calibration.get('min_confidence', '?')} picked on the "
+                         "gold dev set (ent._.confidence on every entity)"))
             rows += [(f"packages/{lang}_{name}-{version}", f"the package, installed: spacy.load(\"{lang}_{name}\")"),
                      ("packages", "its wheel and the library's: pip install --no-index --find-links packages/ ...")]
         return rows

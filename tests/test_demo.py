@@ -299,3 +299,21 @@ def test_translation_without_sentences_is_one_pair(demo_full_pipeline: Path) -> 
     assert [(p.source, p.translation) for p in translation_pairs(doc, "translation")] == [
         (DEMO_TEXT, doc._.translation)
     ]
+
+
+def test_entity_confidences_are_shown_where_the_pipeline_scores_them(start_page, demo_ner_pipeline: Path, tmp_path: Path) -> None:
+    nlp = spacy.load(demo_ner_pipeline)
+    nlp.add_pipe("entity_confidence")
+    scored = tmp_path / "scored"
+    nlp.to_disk(scored)
+    app = submit(start_page(str(scored)), DEMO_TEXT)
+    assert_no_exception(app)
+    doc = spacy.load(scored)(DEMO_TEXT)
+    assert doc.ents
+    (table,) = app.table
+    shown = table.value
+    assert list(shown["entity"]) == [e.text for e in doc.ents]
+    assert list(shown["confidence"]) == [f"{e._.confidence:.3f}" for e in doc.ents]
+    # a pipeline without the component shows no table
+    plain = submit(start_page(str(demo_ner_pipeline)), DEMO_TEXT)
+    assert not plain.table

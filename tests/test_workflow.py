@@ -81,10 +81,14 @@ def test_project_run_all_then_spacy_load(project_copy):
     code = (
         "import json, spacy; nlp = spacy.load('en_%s');"
         "doc = nlp('I returned my iPhone 13 and bought a Galaxy S22 Ultra instead.');"
-        "print(json.dumps([[e.text, e.label_] for e in doc.ents]))" % PACKAGE
+        "print(json.dumps([[e.text, e.label_, e._.confidence] for e in doc.ents]))" % PACKAGE
     )
     ents = json.loads(_run([sys.executable, "-c", code], cwd=project_copy).stdout.strip().splitlines()[-1])
-    assert ["iPhone 13", "GADGET"] in ents or ["Galaxy S22 Ultra", "GADGET"] in ents, ents
+    assert ["iPhone 13", "GADGET"] in [e[:2] for e in ents] or ["Galaxy S22 Ultra", "GADGET"] in [e[:2] for e in ents], ents
+    # the packaged pipeline scores its entities, above the threshold picked on the gold dev set
+    calibration = json.loads((project_copy / "training/en/ner_calibration.json").read_text())
+    assert all(e[2] is not None and e[2] >= calibration["min_confidence"] for e in ents), ents
+    assert "confidence >= 0.9" in proc.stdout  # evaluate prints P/R/F by confidence
 
 
 @pytest.fixture(scope="module")

@@ -222,6 +222,10 @@ def show_entities(analysis: Analysis, tasks: PipelineTasks) -> None:
     )
     n = len(analysis.entities or ())
     st.caption(f"{n} entit{'y' if n == 1 else 'ies'} found" if n else "No entities found in this text.")
+    scored = [e for e in analysis.entities or () if e.confidence is not None]
+    if scored:
+        st.caption("Confidence of each entity (entity_confidence: the probability of the NER's actions that built it)")
+        st.table([{"entity": e.text, "label": e.label, "confidence": f"{e.confidence:.3f}"} for e in scored])
 
 
 def show_answers(context: str, answers: Sequence[AnswerView]) -> None:

@@ -32,6 +32,7 @@ class EntityView:
     label: str
     start_char: int
     end_char: int
+    confidence: Optional[float] = None  # set where the pipeline has the entity_confidence component
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,11 @@ def analyse(nlp: Language, tasks: PipelineTasks, text: str, questions: Sequence[
 
 
 def entity_views(doc: Doc) -> Tuple[EntityView, ...]:
-    return tuple(EntityView(ent.text, ent.label_, ent.start_char, ent.end_char) for ent in doc.ents)
+    scored = Span.has_extension("confidence")
+    return tuple(
+        EntityView(ent.text, ent.label_, ent.start_char, ent.end_char, ent._.confidence if scored else None)
+        for ent in doc.ents
+    )
 
 
 def answer_views(doc: Doc) -> Tuple[AnswerView, ...]:

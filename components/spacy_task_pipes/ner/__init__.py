@@ -3,7 +3,10 @@
 - :mod:`.bootstrap`: ``Matcher``/``PhraseMatcher`` patterns over raw text -> silver docs;
 - :mod:`.convert`: JSONL offsets / tuples / CoNLL -> DocBin;
 - :mod:`.augment`: the ``spacy_task_pipes.entity_swap.v1`` augmenter;
-- :mod:`.evaluation`: P/R/F against gold, the rules baseline, a displaCy comparison page.
+- :mod:`.evaluation`: P/R/F against gold, the rules baseline, confidence thresholds, a displaCy comparison page;
+- :mod:`.confidence`: a confidence per predicted entity (the ``entity_confidence`` component);
+- :mod:`.self_training`: relabel the raw texts with a trained model (teacher) for the next round;
+- :mod:`.loggers`: ``spacy_task_pipes.ConsoleLogger.v1`` (a JSONL training log written line by line).
 
 Imports: the shared ``io`` only (no transformers, no other sub-package).
 """

@@ -11,12 +11,20 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from .bootstrap import RuleMatcher
+from .confidence import SPANS_KEY, add_confidences, thresholded
 
 SpanKey = Tuple[int, int, str]
 
 
 def _char_ents(doc: Doc) -> Set[SpanKey]:
     return {(e.start_char, e.end_char, e.label_) for e in doc.ents}
+
+
+def _char_scores(doc: Doc) -> Dict[SpanKey, float]:
+    group = doc.spans.get(SPANS_KEY)
+    if group is None:
+        return {}
+    return {(s.start_char, s.end_char, s.label_): float(v) for s, v in zip(group, group.attrs.get("scores", ()))}
 
 
 def _prf(pred_docs: Sequence[Doc], gold_docs: Sequence[Doc]) -> Dict[str, object]:
@@ -37,10 +45,14 @@ def _prf(pred_docs: Sequence[Doc], gold_docs: Sequence[Doc]) -> Dict[str, object
 def rule_docs(nlp: Language, texts: Sequence[str], matcher: RuleMatcher) -> List[Doc]:
     """Docs annotated by the rules alone (the baseline the model should beat)."""
     docs = []
-    for doc in nlp.pipe(texts):
+    for text in texts:
+        doc = nlp.make_doc(text)
         doc.set_ents(matcher(doc), default="outside")
         docs.append(doc)
     return docs
+
+
+CONFIDENCE_THRESHOLDS = (0.5, 0.7, 0.9, 0.99)
 
 
 def evaluate_ner(
@@ -48,6 +60,8 @@ def evaluate_ner(
     gold_docs: Sequence[Doc],
     matcher: Optional[RuleMatcher] = None,
     batch_size: int = 64,
+    thresholds: Sequence[float] = CONFIDENCE_THRESHOLDS,
+    ner_name: str = "ner",
 ) -> Tuple[Dict[str, object], List[Doc]]:
     """Score ``nlp`` on ``gold_docs``; returns ``(metrics, predicted_docs)``.
 
@@ -55,6 +69,10 @@ def evaluate_ner(
     those the rules produce exactly and those they miss, reporting the model's
     recall on each part: the second figure says whether training generalised
     beyond the patterns.
+
+    Where the pipeline has a transition-based ``ner_name`` component, each predicted
+    entity gets its confidence (:mod:`.confidence`) and ``by_confidence`` gives P/R/F
+    of the entities at or above each of ``thresholds``.
     """
     texts = [d.text for d in gold_docs]
     pred_docs = list(nlp.pipe(texts, batch_size=batch_size))
@@ -63,6 +81,11 @@ def evaluate_ner(
         "gold_entities": sum(len(d.ents) for d in gold_docs),
         "model": _prf(pred_docs, gold_docs),
     }
+    ner = nlp.get_pipe(ner_name) if ner_name in nlp.pipe_names else None
+    if ner is not None and hasattr(ner, "moves") and thresholds:
+        if not any(SPANS_KEY in d.spans for d in pred_docs):
+            add_confidences(ner, pred_docs)
+        metrics["by_confidence"] = thresholded(pred_docs, gold_docs, list(thresholds))
     if matcher is not None:
         r_docs = rule_docs(nlp, texts, matcher)
         metrics["rules"] = _prf(r_docs, gold_docs)
@@ -96,16 +119,22 @@ def render_comparison(pred_docs: Sequence[Doc], gold_docs: Sequence[Doc], title:
     for i, (pred, gold) in enumerate(zip(pred_docs, gold_docs)):
         gold_ents = _char_ents(gold)
         shown = []
+        scores = _char_scores(pred)
         for s, e, label in sorted(_char_ents(pred)):
             tag = label if (s, e, label) in gold_ents else f"FP {label}"
-            shown.append({"start": s, "end": e, "label": tag})
+            shown.append({"start": s, "end": e, "label": tag, "score": scores.get((s, e, label))})
         for s, e, label in sorted(gold_ents):
             if not any(x["start"] < e and s < x["end"] for x in shown):
                 shown.append({"start": s, "end": e, "label": f"MISSED {label}"})
         shown.sort(key=lambda x: x["start"])
         labels.update(x["label"] for x in shown)
+        for x in shown:  # the confidence, where known, after the label: "GADGET 0.97"
+            score = x.pop("score", None)
+            if score is not None:
+                x["label"] = f"{x['label']} {score:.2f}"
         pages.append({"text": pred.text, "ents": shown, "title": f"#{i}"})
     colors = {}
+    labels.update(x["label"] for page in pages for x in page["ents"])
     for label in labels:
         colors[label] = "#f4a3a3" if label.startswith("FP ") else "#ffd479" if label.startswith("MISSED ") else "#9ee09e"
     html = displacy.render(pages, style="ent", manual=True, page=True, options={"colors": colors})

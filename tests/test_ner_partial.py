@@ -1,0 +1,227 @@
+"""Partial labels from the rules, and a confidence per predicted entity."""
+
+import random
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from spacy.training import Example
+
+from spacy_task_pipes.ner.bootstrap import Pattern, RuleMatcher, bootstrap_docs, evidence_outside
+from spacy_task_pipes.ner.confidence import SPANS_KEY, entity_confidences, thresholded
+
+PATTERNS = [
+    Pattern("GADGET", "Pixel 8", "pixel", 1),
+    Pattern("GADGET", [{"LOWER": "iphone"}, {"IS_DIGIT": True}], "iphone", 2),
+]
+TEXTS = [
+    "Just got the Pixel 8 and the Zenbook Duo, both great.",
+    "my iphone 12 died, so the pixel 8 it is",
+    "Nothing to see here.",
+    "Great phone. It is great, and Sony is not a Nokia 3310.",
+]
+
+
+def _bootstrap(policy):
+    nlp = spacy.blank("en")
+    matcher = RuleMatcher(nlp, PATTERNS)
+    return bootstrap_docs(nlp, TEXTS, matcher, unmatched=policy), matcher
+
+
+def _iob(doc):
+    return [t.ent_iob_ or "-" for t in doc]
+
+
+def test_outside_writes_every_unmatched_token_as_o():
+    docs, matcher = _bootstrap("outside")
+    assert _iob(docs[0]) == ["O", "O", "O", "B", "I", "O", "O", "O", "O", "O", "O", "O", "O"]
+    assert matcher.stats.tokens_missing == 0
+
+
+def test_missing_leaves_every_unmatched_token_unknown():
+    docs, matcher = _bootstrap("missing")
+    assert _iob(docs[0]) == ["-", "-", "-", "B", "I", "-", "-", "-", "-", "-", "-", "-", "-"]
+    assert matcher.stats.tokens_outside == 0
+
+
+def test_evidence_marks_o_only_where_a_name_cannot_be():
+    docs, matcher = _bootstrap("evidence")
+    first = {t.text: t.ent_iob_ or "-" for t in docs[0]}
+    # punctuation and lower-case words no pattern uses are O
+    assert first["got"] == first["and"] == first["great"] == first[","] == first["."] == "O"
+    # capitalised stop words are O; the name the rules miss stays unknown
+    assert first["Just"] == "O"
+    assert first["Zenbook"] == first["Duo"] == "-"
+    second = {t.text: t.ent_iob_ or "-" for t in docs[1]}
+    # words the patterns name are never evidence for O, even lower-cased outside a match
+    assert second["iphone"] == "B" and second["pixel"] == "B"
+    assert matcher.pattern_words >= {"pixel", "8", "iphone"}
+    assert evidence_outside(docs[2], matcher.pattern_words)  # "to", "see", "here", "."
+    fourth = {t.text: t.ent_iob_ or "-" for t in docs[3]}
+    # a capitalised word the corpus also writes in lower case is O, and so is a lone unknown
+    # word between known tokens (a brand on its own); a run with digits stays unknown
+    assert fourth["Great"] == "O" and fourth["Sony"] == "O"
+    assert fourth["Nokia"] == fourth["3310"] == "-"
+    assert matcher.stats.tokens_outside + matcher.stats.tokens_missing == sum(
+        1 for d in docs for t in d if t.ent_iob_ != "B" and t.ent_iob_ != "I"
+    )
+
+
+def test_missing_tokens_survive_the_docbin():
+    docs, _ = _bootstrap("evidence")
+    back = list(DocBin(docs=docs).get_docs(spacy.blank("en").vocab))
+    assert [_iob(d) for d in back] == [_iob(d) for d in docs]
+
+
+def test_unknown_policy_is_refused():
+    with pytest.raises(ValueError, match="unmatched must be one of"):
+        _bootstrap("sometimes")
+
+
+TRAIN = [
+    ("I love my Pixel 8 a lot.", [(10, 17)]),
+    ("The iPhone 12 is fine.", [(4, 13)]),
+    ("She bought a Galaxy S21 yesterday.", [(13, 23)]),
+    ("Nothing beats the Kindle for reading.", [(18, 24)]),
+    ("We talked about the weather.", []),
+    ("My Pixel 8 and iPhone 12 both broke.", [(3, 10), (15, 24)]),
+]
+
+
+@pytest.fixture(scope="module")
+def trained_ner():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("tok2vec")
+    nlp.add_pipe("ner")
+    examples = []
+    for text, spans in TRAIN:
+        doc = nlp.make_doc(text)
+        ents = [doc.char_span(s, e, label="GADGET") for s, e in spans]
+        ref = nlp.make_doc(text)
+        ref.set_ents(ents, default="outside")
+        examples.append(Example(doc, ref))
+    nlp.initialize(lambda: examples)
+    rng = random.Random(0)
+    for _ in range(30):
+        rng.shuffle(examples)
+        nlp.update(examples, drop=0.1)
+    return nlp
+
+
+def test_confidences_score_exactly_the_predicted_entities(trained_ner):
+    nlp = trained_ner
+    texts = [t for t, _ in TRAIN] + ["A new Pixel 9 and an old Walkman.", "Nothing here."]
+    docs = list(nlp.pipe(texts))
+    before = [[(e.start, e.end, e.label_) for e in d.ents] for d in docs]
+    results = entity_confidences(nlp.get_pipe("ner"), docs)
+    assert [[(e.start, e.end, e.label_) for e in d.ents] for d in docs] == before  # put back
+    assert any(d.ents for d in docs)
+    for doc, result in zip(docs, results):
+        assert set(result.entities) == {(e.start, e.end, e.label_) for e in doc.ents}
+        assert all(0.0 < p <= 1.0 for p in result.entities.values())
+        # every token outside an entity had an O action, with its probability
+        inside = {i for e in doc.ents for i in range(e.start, e.end)}
+        assert set(result.outside) == set(range(len(doc))) - inside
+    # the ner's own entities on the docs must not constrain the walk: the scores are those
+    # of the same docs before ner ran, and not all 1.0
+    fresh = [nlp.get_pipe("tok2vec")(nlp.make_doc(text)) for text in texts]
+    again = entity_confidences(nlp.get_pipe("ner"), fresh)
+    for result, other in zip(results, again):
+        assert result.entities == pytest.approx(other.entities)
+    assert min(p for r in results for p in list(r.entities.values()) + list(r.outside.values())) < 0.99
+
+
+def test_component_writes_scores_that_survive_the_docbin(trained_ner, tmp_path):
+    nlp = trained_ner
+    nlp.add_pipe("entity_confidence")
+    try:
+        doc = nlp("My Pixel 8 and iPhone 12 both broke.")
+        assert doc.ents
+        scores = [ent._.confidence for ent in doc.ents]
+        assert all(s is not None and 0.0 < s <= 1.0 for s in scores)
+        back = next(DocBin(docs=[doc]).get_docs(nlp.vocab))
+        assert [e._.confidence for e in back.ents] == scores
+        # a saved pipeline keeps the component
+        nlp.to_disk(tmp_path / "p")
+        again = spacy.load(tmp_path / "p")("My Pixel 8 and iPhone 12 both broke.")
+        assert [e._.confidence for e in again.ents] == pytest.approx(scores, abs=1e-6)
+    finally:
+        nlp.remove_pipe("entity_confidence")
+
+
+def test_thresholds_trade_recall_for_precision(trained_ner):
+    nlp = trained_ner
+    nlp.add_pipe("entity_confidence")
+    try:
+        docs = list(nlp.pipe([t for t, _ in TRAIN]))
+        gold = []
+        for text, spans in TRAIN:
+            ref = nlp.make_doc(text)
+            ref.set_ents([ref.char_span(s, e, label="GADGET") for s, e in spans], default="outside")
+            gold.append(ref)
+        table = thresholded(docs, gold, [0.0, 0.5, 1.01])
+        assert table["0.0"]["entities"] == sum(len(d.ents) for d in docs)
+        assert table["1.01"]["entities"] == 0 and table["1.01"]["r"] == 0.0
+        assert table["0.0"]["entities"] >= table["0.5"]["entities"] >= table["1.01"]["entities"]
+        assert docs[0].spans[SPANS_KEY].attrs["scores"]
+    finally:
+        nlp.remove_pipe("entity_confidence")
+
+
+def test_a_missing_ner_component_is_named(trained_ner):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_confidence", config={"ner_name": "my_ner"})
+    with pytest.raises(ValueError, match='ner_name = "my_ner"'):
+        nlp("text")
+
+
+def test_min_confidence_drops_low_entities_and_keeps_their_scores(trained_ner):
+    nlp = trained_ner
+    texts = [t for t, _ in TRAIN] + ["A new Pixel 9 and an old Walkman."]
+    plain = list(nlp.pipe(texts))
+    nlp.add_pipe("entity_confidence", config={"min_confidence": 0.999999})
+    try:
+        docs = list(nlp.pipe(texts))
+    finally:
+        nlp.remove_pipe("entity_confidence")
+    scored = [(d, list(zip(d.spans[SPANS_KEY], d.spans[SPANS_KEY].attrs["scores"]))) for d in docs]
+    assert any(score < 0.999999 for _, pairs in scored for _, score in pairs), "nothing to drop"
+    for before, (doc, pairs) in zip(plain, scored):
+        assert [(s.start, s.end) for s, _ in pairs] == [(e.start, e.end) for e in before.ents]
+        assert [(e.start, e.end) for e in doc.ents] == [(s.start, s.end) for s, p in pairs if p >= 0.999999]
+        dropped = [s for s, p in pairs if p < 0.999999]
+        assert all(doc[i].ent_iob_ == "O" for s in dropped for i in range(s.start, s.end))
+
+
+def test_calibrate_picks_the_dev_threshold_and_saves_a_loadable_pipeline(trained_ner, tmp_path):
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    root = __import__("pathlib").Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("calibrate_ner", root / "scripts" / "calibrate_ner.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    nlp = trained_ner
+    nlp.to_disk(tmp_path / "model")
+    gold = []
+    for text, spans in TRAIN:
+        ref = nlp.make_doc(text)
+        ref.set_ents([ref.char_span(s, e, label="GADGET") for s, e in spans], default="outside")
+        gold.append(ref)
+    DocBin(docs=gold).to_disk(tmp_path / "dev.spacy")
+    result = CliRunner().invoke(module.app, [str(tmp_path / "model"), str(tmp_path / "dev.spacy"),
+                                             "--report", str(tmp_path / "report.json")])
+    assert result.exit_code == 0, result.output
+    report = __import__("json").loads((tmp_path / "report.json").read_text())
+    best = report["min_confidence"]
+    assert report["by_confidence"][str(best)]["f"] == max(r["f"] for r in report["by_confidence"].values())
+    loaded = spacy.load(tmp_path / "model")
+    assert loaded.pipe_names[-1] == "entity_confidence"
+    assert loaded.get_pipe("entity_confidence").min_confidence == best
+    doc = loaded("My Pixel 8 and iPhone 12 both broke.")
+    assert all(ent._.confidence >= best for ent in doc.ents)
+    # a pipeline without a transition-based NER is refused in one line
+    spacy.blank("en").to_disk(tmp_path / "blank")
+    refused = CliRunner().invoke(module.app, [str(tmp_path / "blank"), str(tmp_path / "dev.spacy")])
+    assert refused.exit_code == 2 and "no transition-based NER" in refused.output
