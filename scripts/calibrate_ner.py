@@ -1,6 +1,8 @@
 """Give a trained NER pipeline its entity confidences: add the ``entity_confidence``
-component after ``ner`` and set its ``min_confidence`` to the threshold that scores
-best on a gold dev set (entities below it are dropped; 0 keeps every entity)."""
+component after ``ner``, report P/R/F on a gold dev set per confidence threshold, and
+set its ``min_confidence`` (entities below it are dropped; 0 keeps every entity) to a
+given value or, with ``--min-confidence dev``, to the threshold that scores best on the
+dev set."""
 
 from pathlib import Path
 from typing import Optional
@@ -35,10 +37,22 @@ def main(
     thresholds: str = typer.Option(DEFAULT_THRESHOLDS, "--thresholds", help="Candidate thresholds, comma-separated"),
     report: Optional[Path] = typer.Option(None, "--report", help="JSON with P/R/F on the dev set per threshold"),
     ner_name: str = typer.Option("ner", "--ner", help="Name of the NER component"),
+    min_confidence: str = typer.Option(
+        "dev", "--min-confidence", help="A number in [0, 1], or 'dev': the candidate threshold with the best dev F"
+    ),
 ) -> None:
     """The pipeline is saved atomically: a kill leaves the old pipeline or the new one."""
     existing_file(dev_path, "DEV_PATH")
     candidates = parse_thresholds(thresholds)
+    fixed = None
+    if min_confidence != "dev":
+        try:
+            fixed = float(min_confidence)
+        except ValueError:
+            fixed = -1.0
+        if not 0.0 <= fixed <= 1.0:
+            fail(f"--min-confidence: use a number between 0 and 1 or 'dev'; got {min_confidence!r}.")
+        candidates = sorted(set(candidates) | {fixed})
     if report is not None:
         output_file(report, "--report")
     nlp = load_pipeline(model, "MODEL")
@@ -50,7 +64,7 @@ def main(
     gold = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
     metrics, _ = evaluate_ner(nlp, gold, thresholds=candidates, ner_name=ner_name)
     table = metrics["by_confidence"]
-    best = max(candidates, key=lambda t: (table[str(t)]["f"], -t))
+    best = fixed if fixed is not None else max(candidates, key=lambda t: (table[str(t)]["f"], -t))
     nlp.add_pipe("entity_confidence", after=ner_name, config={"ner_name": ner_name, "min_confidence": best})
     target = output or Path(model)
     save_pipeline(nlp, target)

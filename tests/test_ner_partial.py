@@ -210,7 +210,7 @@ def test_calibrate_picks_the_dev_threshold_and_saves_a_loadable_pipeline(trained
         ref.set_ents([ref.char_span(s, e, label="GADGET") for s, e in spans], default="outside")
         gold.append(ref)
     DocBin(docs=gold).to_disk(tmp_path / "dev.spacy")
-    result = CliRunner().invoke(module.app, [str(tmp_path / "model"), str(tmp_path / "dev.spacy"),
+    result = CliRunner().invoke(module.app, [str(tmp_path / "model"), str(tmp_path / "dev.spacy"), "--min-confidence", "dev",
                                              "--report", str(tmp_path / "report.json")])
     assert result.exit_code == 0, result.output
     report = __import__("json").loads((tmp_path / "report.json").read_text())
@@ -221,6 +221,12 @@ def test_calibrate_picks_the_dev_threshold_and_saves_a_loadable_pipeline(trained
     assert loaded.get_pipe("entity_confidence").min_confidence == best
     doc = loaded("My Pixel 8 and iPhone 12 both broke.")
     assert all(ent._.confidence >= best for ent in doc.ents)
+    # a fixed threshold is kept as given (0: scores only, every entity stays)
+    result = CliRunner().invoke(module.app, [str(tmp_path / "model"), str(tmp_path / "dev.spacy"), "--min-confidence", "0"])
+    assert result.exit_code == 0, result.output
+    assert spacy.load(tmp_path / "model").get_pipe("entity_confidence").min_confidence == 0.0
+    bad = CliRunner().invoke(module.app, [str(tmp_path / "model"), str(tmp_path / "dev.spacy"), "--min-confidence", "high"])
+    assert bad.exit_code == 2 and "--min-confidence" in bad.output
     # a pipeline without a transition-based NER is refused in one line
     spacy.blank("en").to_disk(tmp_path / "blank")
     refused = CliRunner().invoke(module.app, [str(tmp_path / "blank"), str(tmp_path / "dev.spacy")])

@@ -63,7 +63,7 @@ def test_project_run_all_then_spacy_load(project_copy):
         env=env,
     )
     out = proc.stdout
-    for step in ("check-vars", "bootstrap", "convert", "debug-data", "train", "evaluate", "package", "summary"):
+    for step in ("check-vars", "bootstrap", "convert", "debug-data", "train", "self-train", "evaluate", "package", "summary"):
         assert f"= {step} =" in out, f"step {step} did not run"
     assert "= benchmark =" not in out  # timing runs are the benchmarks workflow's (#23)
     assert f"packages/en_{PACKAGE}-0.1.0" in out and "training/en/ner_test_metrics.json" in out  # the summary
