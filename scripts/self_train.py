@@ -1,6 +1,7 @@
 """Self-training rounds for rule-bootstrapped NER: the teacher relabels the raw texts
 (rules win conflicts, confident new entities join, confident O tokens become O), a
-student is trained on the result, and the gold dev set picks the best round."""
+student is trained on the result, and the gold dev set decides which round is kept
+(the latest, unless it scores more than --tolerance below an earlier one)."""
 
 import shutil
 from pathlib import Path
@@ -24,6 +25,17 @@ from spacy_task_pipes.ner.self_training import RelabelStats, TrainingFailed, dev
 app = typer.Typer(add_completion=False)
 
 
+def pick_round(history: list, tolerance: float) -> dict:
+    """The latest round, unless its gold dev F is more than ``tolerance`` below the best
+    one before it (then that one): on a small dev set a difference of one entity is noise,
+    and a student that scores as well as its teacher has seen more of the texts."""
+    best = history[0]
+    for entry in history[1:]:
+        if entry["dev_ents_f"] >= best["dev_ents_f"] - tolerance:
+            best = entry
+    return best
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @user_errors
 def main(
@@ -36,13 +48,16 @@ def main(
     output_dir: Path = typer.Argument(..., help="Rounds go to OUTPUT_DIR/round_N; the best model to OUTPUT_DIR/model-best"),
     lang: str = typer.Option("en", "--lang", "-l", help="Language of the blank tokenizer (as in bootstrap)"),
     rounds: int = typer.Option(1, "--rounds", help="Self-training rounds (0: the teacher is the result)"),
-    min_confidence: float = typer.Option(0.9, "--min-confidence", help="Teacher entities at or above this confidence are added"),
+    min_confidence: float = typer.Option(0.99, "--min-confidence", help="Teacher entities at or above this confidence are added"),
     outside_confidence: float = typer.Option(0.99, "--outside-confidence", help="Tokens whose O action had at least this probability become O"),
     min_pattern_agreement: float = typer.Option(
         0.0, "--min-pattern-agreement",
         help="Drop (for the round) patterns whose matches the teacher predicts less often than this (with 5+ matches)"),
     unmatched: str = typer.Option("evidence", "--unmatched", help=f"Other tokens, as in bootstrap: {', '.join(UNMATCHED_POLICIES)}"),
     phrase_attr: str = typer.Option("LOWER", "--phrase-attr", help=f"As in bootstrap: {', '.join(PHRASE_ATTRS)}"),
+    tolerance: float = typer.Option(
+        0.01, "--tolerance",
+        help="A round is kept unless its gold dev F is more than this below the best before it (0.01: about one entity)"),
     dev_fraction: float = typer.Option(0.2, "--dev-fraction", help="As in bootstrap: the silver dev share left out of training"),
     seed: int = typer.Option(0, "--seed", help="As in bootstrap: seed of the train/dev split"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id for training, or -1 for CPU"),
@@ -56,6 +71,8 @@ def main(
     check_encoding(encoding)
     if rounds < 0:
         fail(f"--rounds: must be 0 or more, got {rounds}.")
+    if not 0.0 <= tolerance <= 1.0:
+        fail(f"--tolerance: must be between 0 and 1, got {tolerance}.")
     if unmatched not in UNMATCHED_POLICIES:
         fail(f"--unmatched: use one of {', '.join(UNMATCHED_POLICIES)}; got {unmatched!r}.")
     for name, value in (("--min-confidence", min_confidence), ("--outside-confidence", outside_confidence),
@@ -93,13 +110,13 @@ def main(
                    f"dropped patterns {stats.dropped_patterns or 'none'}, "
                    f"{stats.tokens_outside} O / {stats.tokens_missing} unknown tokens; gold dev F {score:.4f}")
         current = round_dir / "model" / "model-best"
-    best = max(history, key=lambda h: (h["dev_ents_f"], -h["round"]))
+    best = pick_round(history, tolerance)
     replace_dir_atomic(lambda tmp: shutil.copytree(best["model"], tmp, dirs_exist_ok=True), output_dir / "model-best")
-    summary = {"rounds": history, "best_round": best["round"], "min_confidence": min_confidence,
+    summary = {"rounds": history, "best_round": best["round"], "tolerance": tolerance, "min_confidence": min_confidence,
                "min_pattern_agreement": min_pattern_agreement,
                "outside_confidence": outside_confidence, "unmatched": unmatched}
     write_json_atomic(summary, output_dir / "self_training.json")
-    typer.echo(f"best round {best['round']} (gold dev F {best['dev_ents_f']:.4f}) -> {output_dir / 'model-best'}")
+    typer.echo(f"kept round {best['round']} (gold dev F {best['dev_ents_f']:.4f}) -> {output_dir / 'model-best'}")
 
 
 if __name__ == "__main__":

@@ -231,3 +231,39 @@ def test_calibrate_picks_the_dev_threshold_and_saves_a_loadable_pipeline(trained
     spacy.blank("en").to_disk(tmp_path / "blank")
     refused = CliRunner().invoke(module.app, [str(tmp_path / "blank"), str(tmp_path / "dev.spacy")])
     assert refused.exit_code == 2 and "no transition-based NER" in refused.output
+
+
+def test_relabel_keeps_rules_adds_confident_entities_and_drops_disagreeing_patterns(trained_ner):
+    from spacy_task_pipes.ner.self_training import RelabelStats, relabel
+
+    blank = spacy.blank("en")
+    texts = [t for t, _ in TRAIN] + ["My Pixel 8 and iPhone 12 both broke."]
+    # "the" is a noisy pattern (the teacher never tags it); "Pixel 8" a good one
+    patterns = [Pattern("GADGET", "Pixel 8", "pixel", 1), Pattern("GADGET", "the", "the", 2)]
+    matcher = RuleMatcher(blank, patterns)
+    stats = RelabelStats()
+    docs = relabel(blank, texts, matcher, trained_ner, min_confidence=0.0, outside_confidence=1.0,
+                   min_pattern_agreement=0.5, min_pattern_matches=2, stats=stats)
+    assert stats.dropped_patterns == ["the"]  # matched 4+ times, the teacher agrees with none
+    assert stats.pattern_agreement()["pixel"]["teacher_agrees"] == 1.0
+    by_text = {d.text: d for d in docs}
+    last = by_text["My Pixel 8 and iPhone 12 both broke."]
+    assert ("Pixel 8", "GADGET") in [(e.text, e.label_) for e in last.ents]  # the rule's match
+    assert ("iPhone 12", "GADGET") in [(e.text, e.label_) for e in last.ents]  # the teacher's, added
+    the_tokens = [t for d in docs for t in d if t.lower_ == "the"]
+    assert the_tokens and all(t.ent_iob_ != "B" for t in the_tokens)  # the dropped pattern's matches are gone
+    assert stats.added_entities["GADGET"] >= 1
+
+
+def test_the_latest_round_is_kept_unless_the_dev_set_says_it_is_clearly_worse():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("self_train", Path(__file__).resolve().parent.parent / "scripts" / "self_train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rounds = [{"round": 0, "dev_ents_f": 0.90}, {"round": 1, "dev_ents_f": 0.895}]
+    assert module.pick_round(rounds, tolerance=0.01)["round"] == 1
+    assert module.pick_round(rounds, tolerance=0.0)["round"] == 0
+    rounds.append({"round": 2, "dev_ents_f": 0.85})
+    assert module.pick_round(rounds, tolerance=0.01)["round"] == 1
