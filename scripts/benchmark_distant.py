@@ -32,17 +32,16 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import spacy
 import typer
-from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
 from spacy_task_pipes.cli import fail, output_file, user_errors
 from spacy_task_pipes.io import write_json_atomic, write_text_atomic
 from spacy_task_pipes.ner.bootstrap import Pattern, RuleMatcher, bootstrap_docs, load_patterns, load_texts
-from spacy_task_pipes.ner.convert import read_conll
+from spacy_task_pipes.ner.convert import convert_file, read_conll
 from spacy_task_pipes.ner.evaluation import evaluate_ner
 from spacy_task_pipes.ner.self_training import RelabelStats, TrainingFailed, relabel, spacy_train
 
@@ -130,8 +129,6 @@ def _conll_es(folder: Path, seed: int) -> Dataset:
 
 
 def _own(lang: str) -> Dataset:
-    from spacy_task_pipes.ner.convert import convert_file
-
     data = ROOT / "assets" / lang
     nlp = spacy.blank(lang)
     docs = {split: convert_file(nlp, data / f"{split}.jsonl")[0] for split in ("gold_dev", "gold_test")}

@@ -115,7 +115,6 @@ def render_comparison(pred_docs: Sequence[Doc], gold_docs: Sequence[Doc], title:
     the model missed entirely are ``MISSED <label>``.
     """
     pages = []
-    labels = set()
     for i, (pred, gold) in enumerate(zip(pred_docs, gold_docs)):
         gold_ents = _char_ents(gold)
         shown = []
@@ -127,15 +126,13 @@ def render_comparison(pred_docs: Sequence[Doc], gold_docs: Sequence[Doc], title:
             if not any(x["start"] < e and s < x["end"] for x in shown):
                 shown.append({"start": s, "end": e, "label": f"MISSED {label}"})
         shown.sort(key=lambda x: x["start"])
-        labels.update(x["label"] for x in shown)
         for x in shown:  # the confidence, where known, after the label: "GADGET 0.97"
             score = x.pop("score", None)
             if score is not None:
                 x["label"] = f"{x['label']} {score:.2f}"
         pages.append({"text": pred.text, "ents": shown, "title": f"#{i}"})
     colors = {}
-    labels.update(x["label"] for page in pages for x in page["ents"])
-    for label in labels:
+    for label in {x["label"] for page in pages for x in page["ents"]}:
         colors[label] = "#f4a3a3" if label.startswith("FP ") else "#ffd479" if label.startswith("MISSED ") else "#9ee09e"
     html = displacy.render(pages, style="ent", manual=True, page=True, options={"colors": colors})
     return html.replace("<title>displaCy</title>", f"<title>{title}</title>", 1)
