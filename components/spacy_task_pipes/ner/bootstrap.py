@@ -260,6 +260,16 @@ class RuleMatcher:
         return out
 
 
+def claim(span: Span, taken: set) -> bool:
+    """Add ``span``'s token indices to ``taken`` unless one of them is already there
+    (an earlier span won that conflict); says whether it did."""
+    tokens = range(span.start, span.end)
+    if taken.intersection(tokens):
+        return False
+    taken.update(tokens)
+    return True
+
+
 def merge_rehearsal(doc: Doc, rule_spans: List[Span], base_doc: Doc, rule_labels: Iterable[str], stats: MatchStats) -> List[Span]:
     """Add the base pipeline's entities for labels the rules don't cover.
 
@@ -277,10 +287,9 @@ def merge_rehearsal(doc: Doc, rule_spans: List[Span], base_doc: Doc, rule_labels
         span = doc.char_span(ent.start_char, ent.end_char, label=ent.label_, alignment_mode="contract")
         if span is None or not len(span):
             continue
-        if taken.intersection(range(span.start, span.end)):
+        if not claim(span, taken):
             stats.rehearsal_dropped_conflicts += 1
             continue
-        taken.update(range(span.start, span.end))
         merged.append(span)
         stats.rehearsal_entities_per_label[span.label_] += 1
     return sorted(merged, key=lambda s: s.start)

@@ -28,7 +28,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from .bootstrap import RuleMatcher, check_unmatched, evidence_outside, lower_case_words
+from .bootstrap import RuleMatcher, check_unmatched, claim, evidence_outside, lower_case_words
 from .confidence import entity_confidences
 
 
@@ -150,10 +150,9 @@ def relabel(
             if p < min_confidence:
                 stats.dropped_low_confidence += 1
                 continue
-            if taken.intersection(range(span.start, span.end)):
+            if not claim(span, taken):
                 stats.dropped_conflicts += 1
                 continue
-            taken.update(range(span.start, span.end))
             spans.append(span)
             stats.added_entities[span.label_] += 1
         doc.set_ents(sorted(spans, key=lambda s: s.start), default="missing")
