@@ -13,6 +13,8 @@
 - :mod:`.batching`: length-sorted batching and padding;
 - :mod:`.inference`: CPU inference with int8 weights, ONNX Runtime or CTranslate2
   (``quantize``/``backend`` of the model block);
+- :mod:`.optimizer`: ``spacy_task_pipes.AdamW.v1`` (:class:`TorchAdamW`), torch's ``AdamW`` as the
+  Hugging Face ``Trainer`` runs it (global-norm clipping, no decay for biases and norms);
 - :mod:`.training`: the ``spacy_task_pipes.fit_to_step_budget.v1`` callback.
 
 Imports: nothing of this package but the shared ``io`` and ``safety`` (the keys and files that
@@ -24,6 +26,7 @@ from .objects import HFObjects
 from .model_files import refuse_code_files, find_code_keys, DirModelFiles, BytesModelFiles
 from .loading import TOKENIZER_LOAD_KEYS, refuse_code_settings, tokenizer_load_kwargs, hub_reachable, check_model_available, load_hf_objects, hf_to_files, hf_from_files, read_model_dir, write_files_dir
 from .tokenizers import check_tokenizer, example_texts, wordpiece_tokenizer, t5_tokenizer
+from .optimizer import NO_DECAY_PATTERNS, TorchAdamW, create_adamw, decay_parameter_names
 from .shim import autocast_dtype, SafetensorsHFShim, bind_component, create_hf_task_layer, initialize_hf_task_layer, get_hf_shim
 from .inference import QUANTIZE_VALUES, BACKENDS, OnnxRuntimeRunner, ctranslate2_generate, quantize_torch_int8
 from .batching import batches_by_length, pad_features, release_device_memory
@@ -45,6 +48,10 @@ __all__ = [
     "ctranslate2_generate",
     "quantize_torch_int8",
     "HFPipeSerializationMixin",
+    "NO_DECAY_PATTERNS",
+    "TorchAdamW",
+    "create_adamw",
+    "decay_parameter_names",
     "SafetensorsHFShim",
     "TOKENIZER_LOAD_KEYS",
     "autocast_dtype",

@@ -39,6 +39,7 @@ from .inference import (
 from .loading import hf_from_files, hf_to_files, load_hf_objects, refuse_code_settings
 from .model_files import ModelFiles
 from .objects import HFObjects
+from .optimizer import TorchAdamW
 
 
 _AUTOCAST_DTYPES = {"float16": torch.float16, "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
@@ -206,7 +207,16 @@ class SafetensorsHFShim(PyTorchShim):
             return super().begin_update(inputs)
 
     def finish_update(self, optimizer) -> None:
-        super().finish_update(optimizer)
+        """Apply the gradients: with :class:`~.optimizer.TorchAdamW`
+        (``spacy_task_pipes.AdamW.v1``) as ``torch.optim.AdamW`` with global-norm clipping over
+        this model's parameters, as the Hugging Face ``Trainer`` does; with any other thinc
+        optimizer tensor by tensor, as thinc's ``PyTorchShim`` does. Either way an fp16 step
+        whose gradients overflowed is skipped and the gradients are zeroed."""
+        if isinstance(optimizer, TorchAdamW) and self._model is not None:
+            optimizer.step_module(self.id, self._model, self._grad_scaler)
+            self._grad_scaler.update()
+        else:
+            super().finish_update(optimizer)
         self._weights_version += 1
 
     # ------------------------------------------------------------ serialization
