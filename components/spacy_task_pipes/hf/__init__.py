@@ -15,6 +15,8 @@
   (``quantize``/``backend`` of the model block);
 - :mod:`.optimizer`: ``spacy_task_pipes.AdamW.v1`` (:class:`TorchAdamW`), torch's ``AdamW`` as the
   Hugging Face ``Trainer`` runs it (global-norm clipping, no decay for biases and norms);
+- :mod:`.dropout`: :class:`TrainingDropout`, the dropout a task model trains with (its config's, or
+  ``training.dropout`` with ``use_training_dropout``);
 - :mod:`.training`: the ``spacy_task_pipes.fit_to_step_budget.v1`` callback.
 
 Imports: nothing of this package but the shared ``io`` and ``safety`` (the keys and files that
@@ -26,6 +28,7 @@ from .objects import HFObjects
 from .model_files import refuse_code_files, find_code_keys, DirModelFiles, BytesModelFiles
 from .loading import TOKENIZER_LOAD_KEYS, refuse_code_settings, tokenizer_load_kwargs, hub_reachable, check_model_available, load_hf_objects, hf_to_files, hf_from_files, read_model_dir, write_files_dir
 from .tokenizers import check_tokenizer, example_texts, wordpiece_tokenizer, t5_tokenizer
+from .dropout import DROPOUT_CONFIG_KEYS, TrainingDropout, config_dropout, set_dropout
 from .optimizer import NO_DECAY_PATTERNS, TorchAdamW, create_adamw, decay_parameter_names
 from .shim import autocast_dtype, SafetensorsHFShim, bind_component, create_hf_task_layer, initialize_hf_task_layer, get_hf_shim
 from .inference import QUANTIZE_VALUES, BACKENDS, OnnxRuntimeRunner, ctranslate2_generate, quantize_torch_int8
@@ -47,6 +50,10 @@ __all__ = [
     "QUANTIZE_VALUES",
     "ctranslate2_generate",
     "quantize_torch_int8",
+    "DROPOUT_CONFIG_KEYS",
+    "TrainingDropout",
+    "config_dropout",
+    "set_dropout",
     "HFPipeSerializationMixin",
     "NO_DECAY_PATTERNS",
     "TorchAdamW",

@@ -36,10 +36,12 @@ from thinc.api import Model, Optimizer
 
 from ..hf import (
     HFPipeSerializationMixin,
+    TrainingDropout,
     batches_by_length,
     bind_component,
     check_tokenizer,
     example_texts,
+    get_hf_shim,
     pad_features,
     release_device_memory,
 )
@@ -96,7 +98,11 @@ def _question_problem(question: str) -> Optional[str]:
 
 
 class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
-    """Answers each doc's questions with spans of the doc (see module docstring)."""
+    """Answers each doc's questions with spans of the doc (see module docstring).
+
+    Training: ``use_training_dropout`` false (default): the model trains with its own config's
+    dropout, as the Hugging Face ``Trainer`` does, and a different ``training.dropout`` is
+    reported once; true: ``training.dropout`` is every dropout probability of the model."""
 
     def __init__(
         self,
@@ -116,6 +122,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         feature_batch_size: int = 32,
         update_batch_size: int = 8,
         max_windows_per_doc: int = 100_000,
+        use_training_dropout: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
         self.vocab = vocab
@@ -135,8 +142,10 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
             "feature_batch_size": feature_batch_size,
             "update_batch_size": update_batch_size,
             "max_windows_per_doc": max_windows_per_doc,
+            "use_training_dropout": use_training_dropout,
         }
         self._validate_cfg()
+        self._dropout = TrainingDropout(name, use_training_dropout)
         bind_component(model, name)
 
     def _validate_cfg(self) -> None:
@@ -151,6 +160,8 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         for key in ("n_best", "max_answer_length", "feature_batch_size", "update_batch_size", "max_windows_per_doc"):
             if c[key] < 1:
                 raise ValueError(f"{where} {key} must be >= 1, got {c[key]}.")
+        if not isinstance(c["use_training_dropout"], bool):
+            raise ValueError(f"{where} use_training_dropout must be true or false, got {c['use_training_dropout']!r}.")
         bad = [q for q in c["default_questions"] if not isinstance(q, str) or not q.strip()]
         if bad:
             raise ValueError(f"{where} default_questions contains empty or non-string entries: {bad!r}.")
@@ -424,12 +435,18 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         sgd: Optional[Optimizer] = None,
         losses: Optional[Dict[str, float]] = None,
     ) -> Dict[str, float]:
+        """Start/end cross-entropy over the windows of the examples' gold questions, one
+        optimizer step. ``drop`` (``training.dropout`` in ``spacy train``): with
+        ``use_training_dropout = true`` every dropout probability of the model is set to it;
+        with ``false`` (the default, as the Hugging Face ``Trainer``) the model trains with its
+        own config's dropout, and a ``drop`` that differs from it is reported once."""
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
         features = self._training_features(examples)
         if not features:
             return losses
+        self._dropout.apply(get_hf_shim(self.model).hf_objects.transformer, drop)
         total = 0.0
         # One optimizer step over all features of the examples, computed in length-sorted
         # chunks of update_batch_size whose gradients add up (the loss is normalised by the

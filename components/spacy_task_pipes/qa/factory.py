@@ -52,6 +52,7 @@ DEFAULT_MODEL_CONFIG = Config().from_str(DEFAULT_QA_MODEL)["model"]
         "feature_batch_size": 32,
         "update_batch_size": 8,
         "max_windows_per_doc": 100_000,
+        "use_training_dropout": False,
         "scorer": {"@scorers": "spacy_task_pipes.squad_scorer.v1"},
     },
     default_score_weights={"qa_exact_match": 0.5, "qa_f1": 0.5},
@@ -72,6 +73,7 @@ def make_question_answerer(
     feature_batch_size: int,
     update_batch_size: int,
     max_windows_per_doc: int,
+    use_training_dropout: bool,
     scorer: Optional[Callable],
 ) -> TrainablePipe:  # the class is imported when built
     """The ``question_answerer`` pipe: answers each doc's questions (``doc._.questions``, then
@@ -81,7 +83,9 @@ def make_question_answerer(
     are Hugging Face's (``max_seq_length``, ``doc_stride``, ``n_best``, ``max_answer_length``,
     ``handle_impossible_answer``, ``null_score_diff_threshold``); ``feature_batch_size``
     windows per forward pass, ``update_batch_size`` per training chunk, ``max_windows_per_doc``
-    the most windows (questions x windows) one doc may need. torch and transformers are
+    the most windows (questions x windows) one doc may need. ``use_training_dropout``: false,
+    the model trains with its own config's dropout (as the Hugging Face ``Trainer``; a different
+    ``training.dropout`` is reported once); true, with ``training.dropout``. torch and transformers are
     imported here, when the pipe is built, not when the factory is registered."""
     from .component import QuestionAnswerer
 
@@ -101,5 +105,6 @@ def make_question_answerer(
         feature_batch_size=feature_batch_size,
         update_batch_size=update_batch_size,
         max_windows_per_doc=max_windows_per_doc,
+        use_training_dropout=use_training_dropout,
         scorer=scorer,
     )

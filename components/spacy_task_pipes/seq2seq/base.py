@@ -33,6 +33,7 @@ from transformers import AutoModelForSeq2SeqLM
 from .settings import BASE_DEFAULTS, register_doc_field, seq2seq_model_config  # noqa: F401
 from ..hf import (
     HFPipeSerializationMixin,
+    TrainingDropout,
     check_tokenizer,
     bind_component,
     create_hf_task_layer,
@@ -179,6 +180,10 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
     with :meth:`generate_texts` and :meth:`split_to_fit`.
 
     The gold target of a training example is ``example.reference._.<field>``.
+
+    Training settings: ``use_training_dropout`` (false: the model trains with its own config's
+    dropout, as the Hugging Face ``Trainer`` does, and a different ``training.dropout`` is
+    reported once; true: ``training.dropout`` is every dropout probability of the model).
     """
 
     task_defaults: Dict[str, Any] = {}
@@ -203,6 +208,7 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
             raise ValueError(f"[components.{name}] unknown settings {sorted(unknown)}.")
         self.cfg: Dict[str, Any] = {**BASE_DEFAULTS, **self.task_defaults, **cfg, "field": field}
         self._validate_cfg()
+        self._dropout = TrainingDropout(name, self.cfg["use_training_dropout"])
         bind_component(model, name)
         register_doc_field(field)
 
@@ -223,6 +229,8 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
                 f"{where} min_new_tokens ({c['min_new_tokens']}) is larger than "
                 f"max_new_tokens ({c['max_new_tokens']}); lower min_new_tokens."
             )
+        if not isinstance(c["use_training_dropout"], bool):
+            raise ValueError(f"{where} use_training_dropout must be true or false, got {c['use_training_dropout']!r}.")
         if not isinstance(c["field"], str) or not c["field"].isidentifier():
             raise ValueError(f"{where} field must be a Python identifier (e.g. \"translation\"), got {c['field']!r}.")
 
@@ -524,7 +532,12 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
         averaged over all target tokens of the examples (label padding is -100, so
         ignored). Examples are split into length-sorted batches within
         ``batch_token_budget``; gradients are weighted by each batch's share of the
-        target tokens. ``drop`` is unused: dropout comes from the HF model config."""
+        target tokens.
+
+        ``drop`` (``training.dropout`` in ``spacy train``): with ``use_training_dropout = true``
+        every dropout probability of the model is set to it; with ``false`` (the default, as the
+        Hugging Face ``Trainer``) the model trains with its own config's dropout, and a ``drop``
+        that differs from it is reported once (:class:`~spacy_task_pipes.hf.TrainingDropout`)."""
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
@@ -533,6 +546,7 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
         pairs = [(s, t) for s, t in pairs if s.strip()]
         if not pairs:
             return losses
+        self._dropout.apply(self.hf_model, drop)
         inputs, labels = self.make_training_batch([s for s, _ in pairs], [t for _, t in pairs])
         n_total = sum(len(lab) for lab in labels)
         lengths = [len(a) + len(b) for a, b in zip(inputs, labels)]

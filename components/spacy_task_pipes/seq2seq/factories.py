@@ -51,6 +51,7 @@ def make_translator(
     do_sample: bool,
     batch_token_budget: int,
     max_batch_size: int,
+    use_training_dropout: bool,
     scorer: Optional[Callable],
 ) -> TrainablePipe:  # the class is imported when built
     """The ``translator`` pipe: writes ``doc._.<field>`` (default ``translation``), sentence by
@@ -83,6 +84,7 @@ def make_translator(
         "do_sample": False,
         "batch_token_budget": 8192,
         "max_batch_size": 32,
+        "use_training_dropout": False,
         "scorer": {"@scorers": "spacy_task_pipes.summarization_scorer.v1"},
     },
     default_score_weights={
@@ -111,6 +113,7 @@ def make_summarizer(
     do_sample: bool,
     batch_token_budget: int,
     max_batch_size: int,
+    use_training_dropout: bool,
     scorer: Optional[Callable],
 ) -> TrainablePipe:  # the class is imported when built
     """The ``summarizer`` pipe: writes ``doc._.<field>`` (default ``summary``); a doc longer than

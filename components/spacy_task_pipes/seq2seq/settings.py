@@ -43,6 +43,7 @@ BASE_DEFAULTS: Dict[str, Any] = {
     "do_sample": False,
     "batch_token_budget": 8192,
     "max_batch_size": 64,
+    "use_training_dropout": False,
 }
 
 
