@@ -96,3 +96,88 @@ def test_qa_use_training_dropout(qa_models, tmp_path):
     assert losses[0] != losses[1]
     with pytest.raises(ValueError, match="use_training_dropout"):
         spacy.blank("en").add_pipe("question_answerer", config={"use_training_dropout": "yes"})
+
+
+# ------------------------------------------------- generation while training evaluates
+
+
+@pytest.fixture
+def generate_calls(monkeypatch):
+    """The (num_beams, max_new_tokens) of every generation batch of any seq2seq pipe."""
+    from spacy_task_pipes.seq2seq.base import Seq2SeqPipe
+
+    calls = []
+    original = Seq2SeqPipe._generate_batch
+
+    def recording(self, rows, kwargs):
+        calls.append((kwargs["num_beams"], kwargs["max_new_tokens"]))
+        return original(self, rows, kwargs)
+
+    monkeypatch.setattr(Seq2SeqPipe, "_generate_batch", recording)
+    return calls
+
+
+def test_evaluation_after_update_is_greedy_and_short_until_saved(seq2seq_models, generate_calls, caplog):
+    nlp = make_seq2seq_nlp("translator", seq2seq_models["t5-train"], prefix=PREFIX, num_beams=3, max_new_tokens=20)
+    pipe = nlp.get_pipe("translator")
+    examples = examples_for(nlp, PAIRS[:3])
+    nlp("El perro come carne.")
+    assert generate_calls == [(3, 20)] and not pipe.evaluating_in_training
+    pipe.update(examples)
+    assert pipe.evaluating_in_training
+    with caplog.at_level(logging.INFO, logger="spacy"):
+        nlp.evaluate(examples)
+        nlp.evaluate(examples)
+    assert set(generate_calls[1:]) == {(1, 64)}
+    notes = [r.getMessage() for r in caplog.records if "evaluation during training" in r.getMessage()]
+    assert len(notes) == 1 and "num_beams = 1, max_new_tokens = 64" in notes[0]
+    assert "nlp(...) and the saved pipeline use num_beams = 3, max_new_tokens = 20" in notes[0]
+    pipe.to_bytes()  # saving ends it
+    del generate_calls[:]
+    nlp("El perro come carne.")
+    assert generate_calls == [(3, 20)] and not pipe.evaluating_in_training
+    pipe.update(examples)
+    pipe.end_training_evaluation()
+    nlp("El perro come carne.")
+    assert generate_calls[-1] == (3, 20)
+
+
+def test_null_eval_settings_are_the_inference_ones(seq2seq_models, generate_calls):
+    nlp = make_seq2seq_nlp("summarizer", seq2seq_models["t5-train"], num_beams=2, max_new_tokens=12,
+                           eval_num_beams=None, eval_max_new_tokens=8)
+    pipe = nlp.get_pipe("summarizer")
+    pipe.update(examples_for(nlp, PAIRS[:2], field="summary"))
+    nlp("El perro come carne.")
+    assert generate_calls == [(2, 8)]
+    with pytest.raises(ValueError, match=r"\[components.summarizer\] eval_num_beams must be an integer >= 1"):
+        make_seq2seq_nlp("summarizer", seq2seq_models["t5"], eval_num_beams=0)
+    with pytest.raises(ValueError, match=r"min_new_tokens \(10\) is larger than eval_max_new_tokens \(8\)"):
+        make_seq2seq_nlp("summarizer", seq2seq_models["t5"], min_new_tokens=10, eval_max_new_tokens=8)
+
+
+def test_spacy_train_evaluates_greedy_and_saves_the_inference_settings(seq2seq_models, generate_calls, tmp_path,
+                                                                       monkeypatch):
+    import srsly
+    from spacy.cli.train import train
+
+    from conftest import ROOT
+
+    data = tmp_path / "train.jsonl"
+    srsly.write_jsonl(data, [{"source": s, "target": t} for s, t in PAIRS[:4]])
+    out = tmp_path / "training"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    train(ROOT / "configs" / "translate.cfg", out, overrides={
+        "paths.train": str(data), "paths.dev": str(data), "paths.seq2seq_model": str(seq2seq_models["t5-train"]),
+        "components.translator.prefix": PREFIX, "components.translator.max_new_tokens": 30,
+        "training.max_steps": 3, "training.batcher.size": 4, "training.dropout": 0.0,
+    })
+    # max_steps 3: fit_to_step_budget evaluates at every step (0..3), 4 docs in one batch each
+    assert set(generate_calls) == {(1, 64)} and len(generate_calls) == 4
+    for folder in ("model-last", "model-best"):
+        saved = spacy.util.load_config(out / folder / "config.cfg")["components"]["translator"]
+        assert (saved["num_beams"], saved["max_new_tokens"]) == (4, 30)
+        assert (saved["eval_num_beams"], saved["eval_max_new_tokens"]) == (1, 64)
+    del generate_calls[:]
+    nlp = spacy.load(out / "model-last")
+    list(nlp.pipe([s for s, _ in PAIRS[:2]]))
+    assert set(generate_calls) == {(4, 30)}

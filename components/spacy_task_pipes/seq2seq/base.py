@@ -19,16 +19,19 @@ pieces to generate for and how the results are written to the ``Doc``.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import torch
 from spacy.pipeline import Sentencizer, TrainablePipe
 from spacy.tokens import Doc
 from spacy.training import Example
-from spacy.util import registry
+from spacy.util import SimpleFrozenList, registry
+from spacy.util import logger as spacy_logger
 from thinc.api import Model, Optimizer
 from transformers import AutoModelForSeq2SeqLM
+from wasabi import Printer
 
 from .settings import BASE_DEFAULTS, register_doc_field, seq2seq_model_config  # noqa: F401
 from ..hf import (
@@ -184,6 +187,15 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
     Training settings: ``use_training_dropout`` (false: the model trains with its own config's
     dropout, as the Hugging Face ``Trainer`` does, and a different ``training.dropout`` is
     reported once; true: ``training.dropout`` is every dropout probability of the model).
+
+    Evaluation during training: from :meth:`update` until the pipe is saved (``to_disk``,
+    ``to_bytes``: ``spacy train`` saves ``model-last`` after every evaluation and at the end) or
+    :meth:`end_training_evaluation` is called, generation uses ``eval_num_beams`` and
+    ``eval_max_new_tokens`` (greedy, 64 tokens by default; null: the inference setting) instead of
+    ``num_beams`` and ``max_new_tokens``. So the scoring inside ``spacy train`` is cheap, while a
+    loaded pipeline, ``nlp(...)`` and ``nlp.pipe`` outside training, and the saved config keep the
+    inference settings. In a training loop of your own, call :meth:`end_training_evaluation`
+    before using the pipe for inference without saving it.
     """
 
     task_defaults: Dict[str, Any] = {}
@@ -209,6 +221,8 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
         self.cfg: Dict[str, Any] = {**BASE_DEFAULTS, **self.task_defaults, **cfg, "field": field}
         self._validate_cfg()
         self._dropout = TrainingDropout(name, self.cfg["use_training_dropout"])
+        self._training_evaluation = False  # see the class docstring
+        self._reported_eval_settings = False
         bind_component(model, name)
         register_doc_field(field)
 
@@ -228,6 +242,19 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
             raise ValueError(
                 f"{where} min_new_tokens ({c['min_new_tokens']}) is larger than "
                 f"max_new_tokens ({c['max_new_tokens']}); lower min_new_tokens."
+            )
+        for key in ("eval_num_beams", "eval_max_new_tokens"):
+            if c[key] is not None and (not isinstance(c[key], int) or isinstance(c[key], bool) or c[key] < 1):
+                raise ValueError(
+                    f"{where} {key} must be an integer >= 1, or null for the inference setting "
+                    f"({key[len('eval_'):]}), got {c[key]!r}."
+                )
+        eval_max = c["max_new_tokens"] if c["eval_max_new_tokens"] is None else c["eval_max_new_tokens"]
+        if c["min_new_tokens"] > eval_max:
+            raise ValueError(
+                f"{where} min_new_tokens ({c['min_new_tokens']}) is larger than "
+                f"eval_max_new_tokens ({eval_max}), used while spacy train evaluates; raise "
+                "eval_max_new_tokens or lower min_new_tokens."
             )
         if not isinstance(c["use_training_dropout"], bool):
             raise ValueError(f"{where} use_training_dropout must be true or false, got {c['use_training_dropout']!r}.")
@@ -295,17 +322,55 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
             )
         return int(token_id)
 
-    def generation_kwargs(self) -> Dict[str, Any]:
-        """Keyword arguments for ``model.generate`` from the config."""
+    @property
+    def evaluating_in_training(self) -> bool:
+        """Whether generation uses the evaluation settings (``eval_num_beams``,
+        ``eval_max_new_tokens``): after :meth:`update`, until the pipe is saved or
+        :meth:`end_training_evaluation` is called (see the class docstring)."""
+        return self._training_evaluation
+
+    def end_training_evaluation(self) -> None:
+        """Generate with the inference settings again (``num_beams``, ``max_new_tokens``)."""
+        self._training_evaluation = False
+
+    def generation_settings(self) -> Dict[str, int]:
+        """``num_beams`` and ``max_new_tokens`` in use: the inference settings, or the
+        ``eval_*`` ones while :attr:`evaluating_in_training`."""
         c = self.cfg
+        settings = {"num_beams": c["num_beams"], "max_new_tokens": c["max_new_tokens"]}
+        if self._training_evaluation:
+            for key in settings:
+                if c[f"eval_{key}"] is not None:
+                    settings[key] = c[f"eval_{key}"]
+        return settings
+
+    def _report_eval_settings(self, settings: Dict[str, int]) -> None:
+        c = self.cfg
+        if self._reported_eval_settings or all(settings[k] == c[k] for k in settings):
+            return
+        self._reported_eval_settings = True
+        line = (
+            f"[{self.name}] evaluation during training generates with num_beams = "
+            f"{settings['num_beams']}, max_new_tokens = {settings['max_new_tokens']} "
+            f"([components.{self.name}] eval_num_beams, eval_max_new_tokens); nlp(...) and the saved "
+            f"pipeline use num_beams = {c['num_beams']}, max_new_tokens = {c['max_new_tokens']}."
+        )
+        spacy_logger.info(line)
+        Printer().info(line)  # shown next to spaCy's own notices in `spacy train`
+
+    def generation_kwargs(self) -> Dict[str, Any]:
+        """Keyword arguments for ``model.generate`` from the config (with the evaluation
+        settings while :attr:`evaluating_in_training`)."""
+        c = self.cfg
+        active = self.generation_settings()
         kwargs: Dict[str, Any] = {
-            "num_beams": c["num_beams"],
-            "max_new_tokens": c["max_new_tokens"],
+            "num_beams": active["num_beams"],
+            "max_new_tokens": active["max_new_tokens"],
             "min_new_tokens": c["min_new_tokens"],
             "no_repeat_ngram_size": c["no_repeat_ngram_size"],
             "do_sample": c["do_sample"],
         }
-        if c["num_beams"] > 1:
+        if active["num_beams"] > 1:
             kwargs["length_penalty"] = c["length_penalty"]
             kwargs["early_stopping"] = c["early_stopping"]
         forced = self.forced_bos_token_id()
@@ -402,8 +467,10 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
             truncation=True,
             max_length=cfg["max_input_length"],
         )["input_ids"]
-        budget = max(cfg["batch_token_budget"] // cfg["num_beams"], 1)
         kwargs = self.generation_kwargs()
+        if self._training_evaluation:
+            self._report_eval_settings(self.generation_settings())
+        budget = max(cfg["batch_token_budget"] // kwargs["num_beams"], 1)
         errors: List[Tuple[int, BaseException]] = []
         for idx in batches_by_token_budget([len(e) for e in encoded], budget, cfg["max_batch_size"]):
             try:
@@ -538,6 +605,7 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
         every dropout probability of the model is set to it; with ``false`` (the default, as the
         Hugging Face ``Trainer``) the model trains with its own config's dropout, and a ``drop``
         that differs from it is reported once (:class:`~spacy_task_pipes.hf.TrainingDropout`)."""
+        self._training_evaluation = True  # evaluation until saved uses the eval_* settings
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
@@ -571,6 +639,18 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
         raise NotImplementedError(f"{type(self).__name__} computes its loss inside update().")
 
     # --------------------------------------------------------- serialization
+
+    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        """The weights (see :class:`HFPipeSerializationMixin`); saving ends the evaluation
+        settings of training (:meth:`end_training_evaluation`)."""
+        self.end_training_evaluation()
+        return super().to_bytes(exclude=exclude)
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = SimpleFrozenList()) -> None:
+        """The weights (see :class:`HFPipeSerializationMixin`); saving ends the evaluation
+        settings of training (:meth:`end_training_evaluation`)."""
+        self.end_training_evaluation()
+        super().to_disk(path, exclude=exclude)
 
 
 def _vocabulary_size(tokenizer: Any) -> int:

@@ -49,6 +49,8 @@ def make_translator(
     length_penalty: float,
     early_stopping: bool,
     do_sample: bool,
+    eval_num_beams: Optional[int],
+    eval_max_new_tokens: Optional[int],
     batch_token_budget: int,
     max_batch_size: int,
     use_training_dropout: bool,
@@ -56,7 +58,8 @@ def make_translator(
 ) -> TrainablePipe:  # the class is imported when built
     """The ``translator`` pipe: writes ``doc._.<field>`` (default ``translation``), sentence by
     sentence in sentence mode (``span._.<field>`` too), with the Hugging Face generation
-    settings of the config (see :mod:`spacy_task_pipes.seq2seq.translator`). torch and
+    settings of the config (see :mod:`spacy_task_pipes.seq2seq.translator`); evaluation inside
+    ``spacy train`` generates with ``eval_num_beams``/``eval_max_new_tokens`` instead. torch and
     transformers are imported here, when the pipe is built."""
     args = dict(locals())  # the factory's arguments, before the imports below add names
     from .base import pipe_from_factory_args
@@ -82,6 +85,8 @@ def make_translator(
         "length_penalty": 1.0,
         "early_stopping": True,
         "do_sample": False,
+        "eval_num_beams": 1,
+        "eval_max_new_tokens": 64,
         "batch_token_budget": 8192,
         "max_batch_size": 32,
         "use_training_dropout": False,
@@ -111,6 +116,8 @@ def make_summarizer(
     length_penalty: float,
     early_stopping: bool,
     do_sample: bool,
+    eval_num_beams: Optional[int],
+    eval_max_new_tokens: Optional[int],
     batch_token_budget: int,
     max_batch_size: int,
     use_training_dropout: bool,
@@ -118,7 +125,8 @@ def make_summarizer(
 ) -> TrainablePipe:  # the class is imported when built
     """The ``summarizer`` pipe: writes ``doc._.<field>`` (default ``summary``); a doc longer than
     ``max_input_length`` is summarized in chunks, at most ``max_summary_rounds`` rounds (see
-    :mod:`spacy_task_pipes.seq2seq.summarizer`). torch and transformers are imported here,
+    :mod:`spacy_task_pipes.seq2seq.summarizer`); evaluation inside ``spacy train`` generates with
+    ``eval_num_beams``/``eval_max_new_tokens``. torch and transformers are imported here,
     when the pipe is built."""
     args = dict(locals())  # the factory's arguments, before the imports below add names
     from .base import pipe_from_factory_args

@@ -41,6 +41,9 @@ BASE_DEFAULTS: Dict[str, Any] = {
     "length_penalty": 1.0,
     "early_stopping": True,
     "do_sample": False,
+    # evaluation inside `spacy train` (greedy and short; null: the inference setting above)
+    "eval_num_beams": 1,
+    "eval_max_new_tokens": 64,
     "batch_token_budget": 8192,
     "max_batch_size": 64,
     "use_training_dropout": False,
