@@ -36,6 +36,29 @@ def test_configs_cap_eval_frequency_and_warmup_to_the_budget(name):
     assert config["training"]["eval_frequency"] == 500
 
 
+def test_the_schedule_that_runs_is_logged_also_when_nothing_changed(capsys, caplog):
+    import logging
+    from types import SimpleNamespace
+
+    from spacy_task_pipes.hf import create_fit_to_step_budget
+
+    fit = create_fit_to_step_budget(evaluations=10, warmup_fraction=0.1)
+    nlp = SimpleNamespace(config=spacy.util.load_config(ROOT / "configs" / "translate.cfg"))
+    with caplog.at_level(logging.INFO, logger="spacy"):
+        fit(nlp)
+    logged = [r.getMessage() for r in caplog.records if "fit_to_step_budget" in r.getMessage()]
+    assert logged == ["fit_to_step_budget: eval_frequency 500, warmup_steps 500, max_steps 20000 (unchanged)"]
+    shown = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out).split())  # wasabi colours and wraps
+    assert "eval_frequency 500, warmup_steps 500, max_steps 20000 (unchanged)" in shown
+    caplog.clear()
+    nlp.config["training"]["max_steps"] = 20
+    with caplog.at_level(logging.INFO, logger="spacy"):
+        fit(nlp)
+    logged = [r.getMessage() for r in caplog.records if "fit_to_step_budget" in r.getMessage()]
+    assert logged[-1] == "fit_to_step_budget: eval_frequency 2, warmup_steps 2, max_steps 20"
+    assert len(logged) == 3  # eval_frequency and warmup_steps changed, then the schedule
+
+
 @pytest.mark.slow
 def test_short_spacy_train_is_evaluated_and_warmed_up_within_budget(qa_models, tmp_path):
     train = tmp_path / "train.json"

@@ -34,7 +34,7 @@ from .shim import autocast_dtype, SafetensorsHFShim, bind_component, create_hf_t
 from .inference import QUANTIZE_VALUES, BACKENDS, OnnxRuntimeRunner, ctranslate2_generate, quantize_torch_int8
 from .batching import batches_by_length, pad_features, release_device_memory
 from .serialization import HFPipeSerializationMixin
-from .training import fit_training_to_steps, create_fit_to_step_budget
+from .training import fit_training_to_steps, create_fit_to_step_budget, training_schedule
 
 __all__ = [
     "BACKENDS",
@@ -80,5 +80,6 @@ __all__ = [
     "refuse_code_settings",
     "release_device_memory",
     "tokenizer_load_kwargs",
+    "training_schedule",
     "write_files_dir",
 ]
