@@ -67,8 +67,8 @@ def decay_parameter_names(module: "torch.nn.Module") -> List[str]:
 
 
 def _default_fused() -> bool:
-    """The Trainer's default optimizer is ``adamw_torch_fused`` from torch 2.8 on, else
-    ``adamw_torch``."""
+    """transformers 5's ``Trainer`` defaults to ``adamw_torch_fused`` from torch 2.8 on, else to
+    ``adamw_torch`` (as transformers 4 always does)."""
     major, minor = (int(x) for x in re.findall(r"\d+", torch.__version__)[:2])
     return (major, minor) >= (2, 8)
 
@@ -185,8 +185,8 @@ def create_adamw(
     weight_decay (float): decoupled weight decay, not applied to biases and normalisation
         weights (:func:`decay_parameter_names`).
     max_grad_norm (float): clip the global norm of each component's gradients (0: no clipping).
-    fused (Optional[bool]): torch's fused ``AdamW`` kernel; null: as the Trainer's default
-        (fused from torch 2.8 on).
+    fused (Optional[bool]): torch's fused ``AdamW`` kernel (the same update, rounded
+        differently); null: as transformers 5's ``Trainer`` by default (fused from torch 2.8 on).
     """
     for name, value in (("weight_decay", weight_decay), ("max_grad_norm", max_grad_norm)):
         if isinstance(value, (int, float)) and value < 0:
