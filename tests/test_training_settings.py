@@ -34,7 +34,8 @@ def translator(seq2seq_models, kind="t5", **cfg):
 
 def dropout_probabilities(module):
     found = [m.p for m in module.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)]
-    found += [v for m in module.modules() for k, v in vars(m).items() if k.endswith("dropout") and isinstance(v, float)]
+    found += [v for m in module.modules() for k, v in vars(m).items()
+              if "drop" in k and "layerdrop" not in k and "drop_path" not in k and isinstance(v, float)]
     return found
 
 
@@ -75,7 +76,11 @@ def test_without_it_the_models_dropout_is_used_and_a_different_drop_reported_onc
     assert losses[0] != losses[1]  # the model's 0.3 ran
 
 
-def test_qa_use_training_dropout(qa_models, tmp_path):
+@pytest.mark.parametrize("kind,dropout", [
+    ("bert", {"hidden_dropout_prob": 0.3, "attention_probs_dropout_prob": 0.3}),
+    ("distilbert", {"dropout": 0.3, "attention_dropout": 0.3, "qa_dropout": 0.3}),
+])
+def test_qa_use_training_dropout(qa_models, tmp_path, kind, dropout):
     import srsly
 
     from spacy_task_pipes.qa.data import create_squad_corpus
@@ -84,16 +89,17 @@ def test_qa_use_training_dropout(qa_models, tmp_path):
     srsly.write_json(path, generated_squad(2))
     nlp = spacy.blank("en")
     nlp.add_pipe("question_answerer", config={
-        "model": {"name": str(qa_models["bert"]),
-                  "transformer_config": {"hidden_dropout_prob": 0.3, "attention_probs_dropout_prob": 0.3}},
+        "model": {"name": str(qa_models[kind]), "transformer_config": dropout},
         "max_seq_length": 64, "doc_stride": 16, "use_training_dropout": True})
     nlp.initialize()
     pipe = nlp.get_pipe("question_answerer")
     examples = list(create_squad_corpus(path)(nlp))
+    model = pipe.model.layers[0].shims[0].hf_objects.transformer
+    assert set(dropout_probabilities(model)) == {0.3}
     losses = [pipe.update(examples, drop=0.0)["question_answerer"] for _ in range(2)]
-    assert losses[0] == losses[1]
+    assert losses[0] == losses[1] and set(dropout_probabilities(model)) == {0.0}
     losses = [pipe.update(examples, drop=0.5)["question_answerer"] for _ in range(2)]
-    assert losses[0] != losses[1]
+    assert losses[0] != losses[1] and set(dropout_probabilities(model)) == {0.5}
     with pytest.raises(ValueError, match="use_training_dropout"):
         spacy.blank("en").add_pipe("question_answerer", config={"use_training_dropout": "yes"})
 

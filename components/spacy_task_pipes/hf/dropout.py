@@ -9,6 +9,7 @@ Imports: torch, spaCy's logger and wasabi; nothing of this package.
 
 from __future__ import annotations
 
+import re
 import weakref
 from typing import Any, Optional, Tuple
 
@@ -19,6 +20,11 @@ from wasabi import Printer
 # The main dropout probability of a model config, by the first of these keys it has:
 # T5 ("dropout_rate"), BERT/MiniLM ("hidden_dropout_prob"), BART/Marian/M2M100/DistilBERT ("dropout").
 DROPOUT_CONFIG_KEYS: Tuple[str, ...] = ("dropout_rate", "hidden_dropout_prob", "dropout")
+# Float attributes of transformers modules that hold a dropout probability: "dropout",
+# "attention_dropout", "activation_dropout" (T5, Marian, BART in transformers 5), "dropout_prob"
+# (BERT's SDPA attention in transformers 4), "attn_pdrop"/"resid_pdrop" (GPT-style). Not
+# "layerdrop" nor "drop_path"/"drop_prob" (stochastic depth: whole layers, not activations).
+DROPOUT_ATTRIBUTE = re.compile(r"(dropout(_prob|_p|_rate|_ratio|_probability)?|pdrop)$")
 
 
 def config_dropout(config: Any) -> Optional[Tuple[str, float]]:
@@ -33,10 +39,11 @@ def config_dropout(config: Any) -> Optional[Tuple[str, float]]:
 
 def set_dropout(module: "torch.nn.Module", p: float) -> int:
     """Set every dropout probability of ``module`` to ``p``: the ``p`` of each ``nn.Dropout``
-    (hidden, attention, classifier dropout) and each float attribute whose name ends in
-    ``dropout`` (the attention and activation dropout that transformers keeps as plain floats,
-    e.g. T5's and Marian's attention). The model's config (and so its saved ``config.json``) is
-    left alone. Returns how many probabilities were set."""
+    (hidden, attention, classifier dropout) and each float attribute named as
+    :data:`DROPOUT_ATTRIBUTE` says (the attention and activation dropout that transformers keeps
+    as plain floats, e.g. T5's and Marian's attention, BERT's SDPA attention in transformers 4).
+    The model's config (and so its saved ``config.json``) is left alone. Returns how many
+    probabilities were set."""
     count = 0
     for sub in module.modules():
         if isinstance(sub, torch.nn.modules.dropout._DropoutNd):
@@ -44,7 +51,7 @@ def set_dropout(module: "torch.nn.Module", p: float) -> int:
             count += 1
             continue
         for name, value in list(vars(sub).items()):
-            if name.endswith("dropout") and isinstance(value, float):
+            if isinstance(value, float) and DROPOUT_ATTRIBUTE.search(name):
                 setattr(sub, name, float(p))
                 count += 1
     return count
