@@ -228,3 +228,29 @@ def test_the_seq2seq_and_qa_configs_use_it():
 def test_negative_settings_name_the_setting():
     with pytest.raises(ValueError, match="max_grad_norm = -1"):
         adamw(max_grad_norm=-1.0)
+
+
+def test_gradients_of_several_backprops_are_unscaled_once(monkeypatch):
+    """With the grad scaler on (fp16), a step run in chunks (as the components do) accumulates
+    the same gradients as without it. thinc scales only CUDA tensors: the scaling is emulated on
+    the CPU here, the unscaling is thinc's own."""
+    from thinc.shims import pytorch_grad_scaler
+
+    def scale_on_any_device(self, tensor, scale_per_device, inplace):
+        scale = self._scale.to(tensor.device)
+        return tensor.mul_(scale) if inplace else tensor * scale
+
+    monkeypatch.setattr(pytorch_grad_scaler.PyTorchGradScaler, "_scale_tensor", scale_on_any_device)
+
+    def gradients(scaler_on: bool):
+        model = tiny_bert()
+        layer = wrap(model)
+        layer.shims[0]._grad_scaler = pytorch_grad_scaler.PyTorchGradScaler(enabled=scaler_on, init_scale=2.0 ** 10)
+        for X, d_start, d_end in batches(3):
+            (_, _), backprop = layer.begin_update(X)
+            backprop((d_start, d_end))
+        assert not layer.shims[0]._grad_scaler.found_inf
+        return [p.grad.clone() for p in model.parameters()]
+
+    for plain, scaled in zip(gradients(False), gradients(True)):
+        assert torch.allclose(plain, scaled, rtol=1e-5, atol=1e-7)

@@ -204,7 +204,27 @@ class SafetensorsHFShim(PyTorchShim):
     def begin_update(self, inputs: ArgsKwargs):
         # thinc's inner autocast takes its dtype from this outer context
         with torch.autocast("cuda", dtype=self.autocast_dtype, enabled=self._mixed_precision):
-            return super().begin_update(inputs)
+            output, backprop = super().begin_update(inputs)
+        if not self._grad_scaler._enabled:
+            return output, backprop
+
+        def backprop_unscaling_new_gradients(grads):
+            # thinc's backprop unscales every parameter's .grad after its backward pass, so the
+            # gradients of an earlier backprop of the same step (the components run a step in
+            # chunks) would be divided by the scale again: hold them aside, add them back after
+            held = [(p, p.grad) for p in self._model.parameters() if p.grad is not None]
+            for p, _ in held:
+                p.grad = None
+            try:
+                return backprop(grads)
+            finally:
+                for p, grad in held:
+                    if p.grad is None:
+                        p.grad = grad
+                    else:
+                        p.grad.add_(grad)
+
+        return output, backprop_unscaling_new_gradients
 
     def finish_update(self, optimizer) -> None:
         """Apply the gradients: with :class:`~.optimizer.TorchAdamW`
