@@ -40,6 +40,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^```(\w*)\s*$")
 INLINE = re.compile(r"`((?:[A-Z_]+=\S+ )*python -m spacy project run [^`]+)`")
 TRF_COMMANDS = ("all-gpu", "check-trf-model", "train-trf", "evaluate-trf")
+# Project commands that run for hours; their figures come from the runs the results pages name.
+LONG_BENCHMARKS = {
+    "benchmark-distant": "trains 3 datasets x 5 variants on ../shared/data for hours "
+    "(tests/test_benchmark_distant.py runs it short; docs/results.md gives the runs behind its rows)",
+}
 ONLINE_VALUES = re.compile(r"\b(roberta-base|distilbert/|Helsinki-NLP/|google-t5/|assets/(squad|tatoeba|dialogsum)/)")
 
 
@@ -156,6 +161,12 @@ def kind(part: str) -> str:
         return "skip:downloads the extra assets (online)"
     if ONLINE_VALUES.search(part):
         return "skip:needs a hub model or an extra asset (online)"
+    if args[:4] == ["python", "-m", "spacy", "assemble"]:
+        return "skip:assembles the config block above it (tests/test_readme_commands.py writes it and runs this)"
+    if "--address" in args:
+        return "skip:joins a running Ray cluster (tests/test_annotate_ray.py starts one and joins it with --address)"
+    if (project_run_args(part) or [""])[0] in LONG_BENCHMARKS:
+        return f"skip:{LONG_BENCHMARKS[project_run_args(part)[0]]}"
     if "scripts/demo.py" in args or (project_run_args(part) or [""])[0] == "demo":
         return "server"  # serves until stopped: --dry / --help only (tests/test_demo_launch.py starts it)
     run = project_run_args(part)
