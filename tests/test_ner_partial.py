@@ -67,6 +67,21 @@ def test_evidence_marks_o_only_where_a_name_cannot_be():
     )
 
 
+def test_a_lone_number_is_o_unless_it_touches_a_match_or_a_pattern_word():
+    nlp = spacy.blank("en")
+    matcher = RuleMatcher(nlp, [Pattern("GADGET", "Pixel", "pixel", 1), Pattern("GADGET", "Air Max 90", "air", 2)])
+    texts = ["a battery for over 80 hours , v2 here", "the Pixel 9 in size 44", "size 90 , Nokia 3310 ."]
+    docs = bootstrap_docs(nlp, texts, matcher, unmatched="evidence")
+    first, second, third = ({t.text: t.ent_iob_ or "-" for t in doc} for doc in docs)
+    # between known words, a number (or a number with letters, "v2") is not a name
+    assert first["80"] == first["v2"] == "O"
+    assert second["44"] == "O"
+    # next to a match it may be the model number the pattern left out; a number the
+    # patterns use ("Air Max 90") and one next to an unknown capitalised word stay unknown
+    assert second["Pixel"] == "B" and second["9"] == "-"
+    assert third["90"] == "-" and third["3310"] == "-"
+
+
 def test_missing_tokens_survive_the_docbin():
     docs, _ = _bootstrap("evidence")
     back = list(DocBin(docs=docs).get_docs(spacy.blank("en").vocab))
@@ -267,3 +282,22 @@ def test_the_latest_round_is_kept_unless_the_dev_set_says_it_is_clearly_worse():
     assert module.pick_round(rounds, tolerance=0.0)["round"] == 0
     rounds.append({"round": 2, "dev_ents_f": 0.85})
     assert module.pick_round(rounds, tolerance=0.01)["round"] == 1
+
+
+def test_a_warm_started_student_begins_with_its_teachers_weights(trained_ner, tmp_path):
+    from pathlib import Path
+
+    from spacy.util import load_config, load_model_from_config
+
+    from spacy_task_pipes.ner.self_training import warm_start_config
+
+    teacher = tmp_path / "teacher"
+    trained_ner.to_disk(teacher)
+    config = Path(__file__).resolve().parent.parent / "configs" / "ner.cfg"
+    cfg = load_config(warm_start_config(config, teacher, tmp_path / "student.cfg"))
+    assert cfg["components"]["ner"] == cfg["components"]["tok2vec"] == {"source": str(teacher.resolve())}
+    assert cfg["training"]["max_steps"] == load_config(config)["training"]["max_steps"]  # the rest is the config's
+    student = load_model_from_config(cfg, auto_fill=True)
+    text = "My Pixel 8 and iPhone 12 both broke."
+    assert [(e.text, e.label_) for e in student(text).ents] == [(e.text, e.label_) for e in trained_ner(text).ents]
+    assert student.get_pipe("ner").model.to_bytes() == trained_ner.get_pipe("ner").model.to_bytes()
