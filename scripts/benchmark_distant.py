@@ -16,7 +16,8 @@ dev set picks model-best; the test set only scores):
 - ``rules``: the rules alone on the test texts (no training);
 - ``outside``: unmatched tokens are O (the bootstrap's behaviour before partial labels);
 - ``evidence``: unmatched tokens O only where there is evidence (partial labels);
-- ``self_train``: ``evidence`` plus one self-training round;
+- ``self_train``: ``evidence`` plus one self-training round (the student starts from the
+  first model's weights and trains 1,000 steps, as in the workflow);
 - ``self_train_filter``: the same, dropping patterns the teacher agrees with less than
   half of the time.
 
@@ -43,7 +44,7 @@ from spacy_task_pipes.io import write_json_atomic, write_text_atomic
 from spacy_task_pipes.ner.bootstrap import Pattern, RuleMatcher, bootstrap_docs, load_patterns, load_texts
 from spacy_task_pipes.ner.convert import convert_file, read_conll
 from spacy_task_pipes.ner.evaluation import evaluate_ner
-from spacy_task_pipes.ner.self_training import RelabelStats, TrainingFailed, relabel, spacy_train
+from spacy_task_pipes.ner.self_training import RelabelStats, TrainingFailed, relabel, spacy_train, warm_start_config
 
 app = typer.Typer(add_completion=False)
 
@@ -155,7 +156,8 @@ def _out_of_dictionary_recall(pred: Sequence[Doc], gold: Sequence[Doc], names: s
     return (round(hit / total, 4) if total else None), total
 
 
-def run_variant(data: Dataset, variant: str, seed: int, config: Path, work: Path, overrides: List[str]) -> Dict:
+def run_variant(data: Dataset, variant: str, seed: int, config: Path, work: Path, overrides: List[str],
+                student_steps: int = 1000) -> Dict:
     nlp = spacy.blank(data.lang)
     matcher = RuleMatcher(nlp, data.patterns)
     row: Dict = {"dataset": data.name, "variant": variant, "seed": seed}
@@ -182,8 +184,10 @@ def run_variant(data: Dataset, variant: str, seed: int, config: Path, work: Path
         docs = relabel(nlp, data.texts, matcher, teacher, unmatched="evidence",
                        min_pattern_agreement=agreement, stats=stats)
         DocBin(docs=docs).to_disk(folder / "train1.spacy")
-        model = spacy_train(config, folder / "train1.spacy", folder / "dev.spacy", folder / "round1", data.lang,
-                            overrides=seed_args, log_path=folder / "round1.log")
+        student = warm_start_config(config, model, folder / "student.cfg")  # as the workflow's self-train
+        model = spacy_train(student, folder / "train1.spacy", folder / "dev.spacy", folder / "round1", data.lang,
+                            overrides=["--training.max_steps", str(student_steps), *seed_args],
+                            log_path=folder / "round1.log")
         summary = stats.to_dict()
         row["added_entities"] = summary["added_entities"]
         row["dropped_patterns"] = len(summary["dropped_patterns"])
@@ -243,9 +247,13 @@ def main(
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated training seeds (means and spread over them)"),
     config_path: Path = typer.Option(ROOT / "configs" / "ner.cfg", "--config", help="spacy train config"),
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Keep the corpora and models here (default: a temp folder, removed)"),
+    student_steps: int = typer.Option(1000, "--student-steps", help="training.max_steps of the warm-started self-training student"),
 ) -> None:
-    """Extra arguments (e.g. --training.max_steps 500) are passed to every `spacy train`."""
+    """Extra arguments (e.g. --training.max_steps 500) are passed to every `spacy train`
+    (the student's --student-steps come before them, so a given max_steps applies to it too)."""
     output_file(output_path, "OUTPUT_PATH")
+    if student_steps < 1:
+        fail(f"--student-steps: must be 1 or more, got {student_steps}.")
     names = _split(datasets, DATASETS, "--datasets")
     chosen = _split(variants, VARIANTS, "--variants")
     try:
@@ -264,7 +272,7 @@ def main(
             for variant in chosen:
                 for seed in ([0] if variant == "rules" else seed_list):
                     try:
-                        row = run_variant(data, variant, seed, config_path, work, list(ctx.args))
+                        row = run_variant(data, variant, seed, config_path, work, list(ctx.args), student_steps)
                     except TrainingFailed as err:
                         fail(str(err))
                     rows.append(row)

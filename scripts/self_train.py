@@ -1,7 +1,11 @@
 """Self-training rounds for rule-bootstrapped NER: the teacher relabels the raw texts
 (rules win conflicts, confident new entities join, confident O tokens become O), a
 student is trained on the result, and the gold dev set decides which round is kept
-(the latest, unless it scores more than --tolerance below an earlier one)."""
+(the latest, unless it scores more than --tolerance below an earlier one).
+
+By default each student starts from its teacher's weights (``--warm-start``: the config's
+components are sourced from the teacher, spaCy resumes training them) and trains
+``--student-steps`` steps; ``--cold-start`` trains it from new weights as the teacher was."""
 
 import shutil
 from pathlib import Path
@@ -20,7 +24,14 @@ from spacy_task_pipes.ner.bootstrap import (
     load_texts,
     split_docs,
 )
-from spacy_task_pipes.ner.self_training import RelabelStats, TrainingFailed, dev_score, relabel, spacy_train
+from spacy_task_pipes.ner.self_training import (
+    RelabelStats,
+    TrainingFailed,
+    dev_score,
+    relabel,
+    spacy_train,
+    warm_start_config,
+)
 
 app = typer.Typer(add_completion=False)
 
@@ -58,6 +69,11 @@ def main(
     tolerance: float = typer.Option(
         0.01, "--tolerance",
         help="A round is kept unless its gold dev F is more than this below the best before it (0.01: about one entity)"),
+    warm_start: bool = typer.Option(
+        True, "--warm-start/--cold-start",
+        help="Start each student from its teacher's weights (sourced components) or from new ones"),
+    student_steps: int = typer.Option(
+        0, "--student-steps", help="training.max_steps of each student (0: the config's)"),
     dev_fraction: float = typer.Option(0.2, "--dev-fraction", help="As in bootstrap: the silver dev share left out of training"),
     seed: int = typer.Option(0, "--seed", help="As in bootstrap: seed of the train/dev split"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id for training, or -1 for CPU"),
@@ -71,6 +87,8 @@ def main(
     check_encoding(encoding)
     if rounds < 0:
         fail(f"--rounds: must be 0 or more, got {rounds}.")
+    if student_steps < 0:
+        fail(f"--student-steps: must be 0 (the config's max_steps) or more, got {student_steps}.")
     if not 0.0 <= tolerance <= 1.0:
         fail(f"--tolerance: must be between 0 and 1, got {tolerance}.")
     if unmatched not in UNMATCHED_POLICIES:
@@ -79,7 +97,7 @@ def main(
                         ("--min-pattern-agreement", min_pattern_agreement)):
         if not 0.0 <= value <= 1.0:
             fail(f"{name}: must be between 0 and 1, got {value}.")
-    overrides = list(ctx.args)
+    overrides = list(ctx.args) + (["--training.max_steps", str(student_steps)] if student_steps else [])
     output_dir.mkdir(parents=True, exist_ok=True)
     texts = load_texts(texts_path, encoding=encoding)
     patterns = load_patterns(patterns_path, encoding=encoding)
@@ -97,8 +115,9 @@ def main(
                            min_pattern_agreement=min_pattern_agreement, stats=stats, progress=bar)
         train, _ = split_docs(docs, dev_fraction, seed)
         write_docbin_atomic(train, round_dir / "train.spacy")
+        student_config = warm_start_config(config_path, current, round_dir / "student.cfg") if warm_start else config_path
         try:
-            spacy_train(config_path, round_dir / "train.spacy", dev_path, round_dir / "model", lang, gpu_id, overrides)
+            spacy_train(student_config, round_dir / "train.spacy", dev_path, round_dir / "model", lang, gpu_id, overrides)
         except TrainingFailed as err:
             fail(str(err))
         score = dev_score(round_dir / "model" / "model-best")
@@ -113,7 +132,8 @@ def main(
     best = pick_round(history, tolerance)
     replace_dir_atomic(lambda tmp: shutil.copytree(best["model"], tmp, dirs_exist_ok=True), output_dir / "model-best")
     summary = {"rounds": history, "best_round": best["round"], "tolerance": tolerance, "min_confidence": min_confidence,
-               "min_pattern_agreement": min_pattern_agreement,
+               "min_pattern_agreement": min_pattern_agreement, "warm_start": warm_start,
+               "student_steps": student_steps or None,
                "outside_confidence": outside_confidence, "unmatched": unmatched}
     write_json_atomic(summary, output_dir / "self_training.json")
     typer.echo(f"kept round {best['round']} (gold dev F {best['dev_ents_f']:.4f}) -> {output_dir / 'model-best'}")

@@ -217,6 +217,22 @@ def spacy_train(
     return Path(output) / "model-best"
 
 
+def warm_start_config(config: Path, teacher: Path, output: Path) -> Path:
+    """Write ``output``: ``config`` with every pipeline component sourced from ``teacher``,
+    so that ``spacy train`` resumes the teacher's weights (spaCy's ``resume_training`` for
+    sourced components) instead of initializing new ones. Everything else (optimizer,
+    batcher, ``max_steps``) is ``config``'s, and command-line overrides still apply."""
+    from spacy.util import load_config
+
+    cfg = load_config(Path(config), interpolate=False)
+    teacher = Path(teacher).resolve()
+    for name in cfg["nlp"]["pipeline"]:
+        cfg["components"][name] = {"source": str(teacher)}
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    cfg.to_disk(output)
+    return Path(output)
+
+
 def dev_score(model_dir: Path, key: str = "ents_f") -> float:
     """The gold dev score ``spacy train`` saved in ``model-best/meta.json``."""
     meta = json.loads((Path(model_dir) / "meta.json").read_text(encoding="utf-8"))
