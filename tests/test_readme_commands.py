@@ -99,7 +99,9 @@ def test_the_readme_config_assembles_and_its_example_runs(tmp_path: Path, qa_mod
     (example,) = blocks(section, "python")
     (tmp_path / "qa.cfg").write_text(config, encoding="utf-8")
     command = assemble.strip().replace("training/qa/tiny-bert", str(qa_models["bert"]))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    # `python` as the README means it: the interpreter running the tests (its venv need not be active)
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": path}
     proc = subprocess.run(command.split(), cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "my_qa/question_answerer/model/model.safetensors").is_file()
