@@ -19,7 +19,16 @@ its benchmark lives in ``bench.annotate``. This sub-package imports only
 through their factory names and ``Doc`` extensions.
 """
 
-from .annotator import Annotator, OutputFields, PipelineSpec, ShardResult, check_model, load_pipeline, output_fields
+from .annotator import (
+    Annotator,
+    DocSplit,
+    OutputFields,
+    PipelineSpec,
+    ShardResult,
+    check_model,
+    load_pipeline,
+    output_fields,
+)
 from .job import ENGINES, Engine, JobSummary, make_engine, run_annotate
 from .local import LocalEngine
 from .output import OutputFormat, OutputSpec, ShardStore
@@ -37,7 +46,8 @@ from .records import (
 )
 
 __all__ = [
-    "Annotator", "OutputFields", "PipelineSpec", "ShardResult", "check_model", "load_pipeline", "output_fields",
+    "Annotator", "DocSplit", "OutputFields", "PipelineSpec", "ShardResult", "check_model", "load_pipeline",
+    "output_fields",
     "ENGINES", "Engine", "JobSummary", "make_engine", "run_annotate",
     "LocalEngine",
     "OutputFormat", "OutputSpec", "ShardStore",

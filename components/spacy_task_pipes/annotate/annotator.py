@@ -8,6 +8,7 @@ doc by doc, so only the records that really fail go to the errors file.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
@@ -106,6 +107,37 @@ def load_pipeline(spec: PipelineSpec, gpu_id: Optional[int] = None) -> Language:
     return safe_load(spec.model, config=option_overrides(nlp.config, spec.model, spec.quantize, spec.backend))
 
 
+SPLITS = ("train", "dev")
+SPLIT_KEYS = ("text", "id")
+
+
+@dataclass(frozen=True)
+class DocSplit:
+    """Send each annotated doc to ``train`` or ``dev`` by a stable hash of its text (or id).
+
+    A record is ``dev`` when the first 8 bytes of ``blake2b(seed, key)`` fall below
+    ``dev_fraction`` of their range. The decision depends on nothing but the record, so
+    adding texts to a corpus never moves an old one across the split, every engine and
+    shard size gives the same split, and with ``key="text"`` duplicate texts land on the
+    same side (no train/dev leakage). ``key="id"`` uses the input's id field (where the
+    input has none, the id is the line number, which moves when lines are inserted)."""
+
+    dev_fraction: float
+    seed: int = 0
+    key: str = "text"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.dev_fraction < 1.0:
+            raise ValueError(f"dev fraction must be at least 0 and below 1 (e.g. 0.2), got {self.dev_fraction}.")
+        if self.key not in SPLIT_KEYS:
+            raise ValueError(f"split key must be one of {', '.join(SPLIT_KEYS)}, got {self.key!r}.")
+
+    def is_dev(self, record: InputRecord) -> bool:
+        value = record.text if self.key == "text" else str(record.id)
+        digest = hashlib.blake2b(f"{self.seed}\0{value}".encode("utf-8"), digest_size=8).digest()
+        return int.from_bytes(digest, "big") < self.dev_fraction * 2.0**64
+
+
 @dataclass(frozen=True)
 class OutputFields:
     """Which results the pipeline provides, and the ``Doc`` extensions that hold them."""
@@ -165,7 +197,9 @@ def error_record(record: InputRecord, stage: str, message: str) -> ErrorRecord:
 @dataclass
 class ShardResult:
     """What annotating one shard gave: result and error records in input order, the
-    result fields the pipeline provides and, optionally, the docs as a DocBin."""
+    result fields the pipeline provides, optionally the docs as a DocBin (with a
+    :class:`DocSplit`: the train docs in ``docbin``, the dev docs in ``dev_docbin``), and
+    the statistics of the components that keep them (see :class:`Annotator`)."""
 
     shard: int
     n_in: int
@@ -173,18 +207,22 @@ class ShardResult:
     records: List[ResultRecord] = field(default_factory=list)
     errors: List[ErrorRecord] = field(default_factory=list)
     docbin: Optional[bytes] = None
+    dev_docbin: Optional[bytes] = None
+    stats: Dict[str, Any] = field(default_factory=dict)
     started_at: float = 0.0  # wall clock (time.time()) of the annotating process
     finished_at: float = 0.0
 
     def to_json(self) -> str:
         """Everything but the DocBin bytes (which travel on their own)."""
         fields = {"shard": self.shard, "n_in": self.n_in, "fields": self.fields, "records": self.records,
-                  "errors": self.errors, "started_at": self.started_at, "finished_at": self.finished_at}
+                  "errors": self.errors, "stats": self.stats, "started_at": self.started_at,
+                  "finished_at": self.finished_at}
         return json.dumps(fields, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, payload: str, docbin: Optional[bytes] = None) -> "ShardResult":
-        return cls(**json.loads(payload), docbin=docbin)
+    def from_json(cls, payload: str, docbin: Optional[bytes] = None,
+                  dev_docbin: Optional[bytes] = None) -> "ShardResult":
+        return cls(**json.loads(payload), docbin=docbin, dev_docbin=dev_docbin)
 
 
 def _message(err: BaseException) -> str:
@@ -192,14 +230,22 @@ def _message(err: BaseException) -> str:
 
 
 class Annotator:
-    """Runs a loaded pipeline over records, ``batch_size`` docs per ``nlp.pipe`` call."""
+    """Runs a loaded pipeline over records, ``batch_size`` docs per ``nlp.pipe`` call.
 
-    def __init__(self, nlp: Language, batch_size: int, keep_docs: bool = False) -> None:
+    A component with a ``job_stats`` attribute (an object with ``to_dict()``, such as
+    ``silver_ruler``'s match counts) reports per shard: the annotator starts each shard
+    with a fresh one, rolls it back when a batch fails and is retried doc by doc (so no
+    doc is counted twice), and returns ``to_dict()`` in :attr:`ShardResult.stats`."""
+
+    def __init__(self, nlp: Language, batch_size: int, keep_docs: bool = False,
+                 split: Optional[DocSplit] = None) -> None:
         self.nlp = nlp
         self.batch_size = batch_size
         self.keep_docs = keep_docs
+        self.split = split
         self.fields = output_fields(nlp)
         self._set_questions = Doc.has_extension("questions")
+        self._stat_pipes = [(name, pipe) for name, pipe in nlp.pipeline if hasattr(pipe, "job_stats")]
 
     def make_doc(self, record: InputRecord) -> Doc:
         doc = self.nlp.make_doc(record.text or "")
@@ -211,17 +257,28 @@ class Annotator:
         docs = self.nlp.pipe([self.make_doc(r) for r in batch], batch_size=len(batch))
         return [(doc, doc_to_record(doc, r.id, self.fields)) for r, doc in zip(batch, docs)]
 
+    def _stats_snapshot(self) -> List[Any]:
+        return [copy.deepcopy(pipe.job_stats) for _, pipe in self._stat_pipes]
+
+    def _restore_stats(self, snapshot: List[Any]) -> None:
+        for (_, pipe), stats in zip(self._stat_pipes, snapshot):
+            pipe.job_stats = stats
+
     def _run_one(self, record: InputRecord) -> Outcome:
+        snapshot = self._stats_snapshot()
         try:
             return self._run_batch([record])[0]
         except Exception as err:  # the record's own failure: reported, the job goes on
+            self._restore_stats(snapshot)
             return error_record(record, "pipeline", _message(err))
 
     def annotate(self, records: Sequence[InputRecord], shard: int = -1,
                  progress: Optional[Progress] = None) -> ShardResult:
         """Annotate ``records`` (valid or not): a result or an error record for each."""
         result = ShardResult(shard, len(records), self.fields.names)
-        doc_bin = DocBin(store_user_data=True) if self.keep_docs else None
+        for _, pipe in self._stat_pipes:
+            pipe.job_stats = type(pipe.job_stats)()
+        doc_bins = {name: DocBin(store_user_data=True) for name in SPLITS} if self.keep_docs else None
         for i in range(0, len(records), self.batch_size):
             batch = records[i : i + self.batch_size]
             valid = [r for r in batch if r.error is None]
@@ -230,21 +287,28 @@ class Annotator:
                 outcome = done[record.index] if record.error is None else error_record(record, "input", record.error)
                 if isinstance(outcome, tuple):
                     result.records.append(outcome[1])
-                    if doc_bin is not None:
-                        doc_bin.add(outcome[0])
+                    if doc_bins is not None:
+                        doc_bins["dev" if self.split and self.split.is_dev(record) else "train"].add(outcome[0])
                 else:
                     result.errors.append(outcome)
             if progress is not None:
                 progress(len(batch))
-        result.docbin = doc_bin.to_bytes() if doc_bin is not None else None
+        if doc_bins is not None:
+            result.docbin = doc_bins["train"].to_bytes()
+            if self.split is not None:
+                result.dev_docbin = doc_bins["dev"].to_bytes()
+                result.stats["split"] = {name: len(doc_bins[name]) for name in SPLITS}
+        result.stats.update({name: pipe.job_stats.to_dict() for name, pipe in self._stat_pipes})
         return result
 
     def _annotate_valid(self, records: Sequence[InputRecord]) -> Dict[int, Outcome]:
         if not records:
             return {}
+        snapshot = self._stats_snapshot()
         try:
             outcomes: List[Outcome] = list(self._run_batch(records))
         except Exception:  # find the record(s) that fail: retry one by one
+            self._restore_stats(snapshot)
             outcomes = [self._run_one(r) for r in records]
         return {r.index: outcome for r, outcome in zip(records, outcomes)}
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Protocol, Sequence
+from typing import Any, Callable, Dict, Iterator, Optional, Protocol, Sequence
 
 from tqdm import tqdm
 
 from ..io import folder_lock
 
-from .annotator import PipelineSpec, Progress, ShardResult, model_fingerprint
+from .annotator import DocSplit, PipelineSpec, Progress, ShardResult, model_fingerprint
 from .local import LocalEngine
 from .output import ERRORS_FILE, OutputSpec, ShardStore
 from .ray_engine import RayEngine, RayOptions
@@ -59,12 +59,13 @@ ENGINES = ("local", "ray")
 
 
 def make_engine(name: str, pipeline: PipelineSpec, n_process: int = 1, ray_options: Optional[RayOptions] = None,
-                keep_docs: bool = False, threads: Optional[int] = None) -> Engine:
-    """``local`` (``n_process`` processes on this machine) or ``ray`` (``ray_options``)."""
+                keep_docs: bool = False, threads: Optional[int] = None, split: Optional[DocSplit] = None) -> Engine:
+    """``local`` (``n_process`` processes on this machine) or ``ray`` (``ray_options``); with
+    ``keep_docs`` the docs come back as DocBins, split into train and dev by ``split``."""
     if name == "local":
-        return LocalEngine(pipeline, n_process=n_process, keep_docs=keep_docs, threads=threads)
+        return LocalEngine(pipeline, n_process=n_process, keep_docs=keep_docs, threads=threads, split=split)
     if name == "ray":
-        return RayEngine(pipeline, ray_options or RayOptions(), keep_docs=keep_docs)
+        return RayEngine(pipeline, ray_options or RayOptions(), keep_docs=keep_docs, split=split)
     raise ValueError(f"Unknown engine {name!r}; use one of {', '.join(ENGINES)}.")
 
 
@@ -87,6 +88,7 @@ def job_identity(plan: InputPlan, output: OutputSpec, model: str,
         "shard_size": output.shard_size,
         "output_format": output.format.value,
         "docbin": output.docbin,
+        "split": None if output.split is None else asdict(output.split),
         # int8 / another runtime gives other outputs: a resume must not mix them
         "quantize": pipeline.quantize if pipeline else "",
         "backend": pipeline.backend if pipeline else "",
@@ -101,13 +103,20 @@ def run_annotate(
     resume: bool = False,
     overwrite: bool = False,
     show_progress: bool = True,
+    prepare: Optional[Callable[[], None]] = None,
 ) -> JobSummary:
     """Annotate ``source`` into ``output.directory`` with ``engine`` (see the package docstring).
 
     The job holds the lock of ``output.directory`` from before it looks at it until its last
     file is written: a second job on the same directory is refused at once (``--overwrite``
-    included), and a killed job's lock is free again."""
+    included), and a killed job's lock is free again. ``prepare`` runs first, with the lock
+    held (bootstrap writes the rule pipeline the job runs into ``OUT_DIR/_pipeline`` there)."""
+    if getattr(engine, "split", None) != output.split:
+        raise ValueError(f"the engine splits docs by {getattr(engine, 'split', None)}, the output by {output.split}; "
+                         "pass the same DocSplit to both.")
     with folder_lock(output.directory, "annotate job"):
+        if prepare is not None:
+            prepare()
         return _run_annotate(source, output, engine, model, resume, overwrite, show_progress)
 
 

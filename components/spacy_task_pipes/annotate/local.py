@@ -20,7 +20,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
-from .annotator import Annotator, PipelineSpec, Progress, ShardResult, load_pipeline
+from .annotator import Annotator, DocSplit, PipelineSpec, Progress, ShardResult, load_pipeline
 from .records import InputSource, ShardSpec
 
 
@@ -41,13 +41,14 @@ class LocalEngine:
     name = "local"
 
     def __init__(self, pipeline: PipelineSpec, n_process: int = 1, keep_docs: bool = False,
-                 threads: Optional[int] = None) -> None:
+                 threads: Optional[int] = None, split: Optional[DocSplit] = None) -> None:
         if n_process < 1:
             raise ValueError(f"--n-process must be >= 1, got {n_process}.")
         self.pipeline = pipeline
         self.n_process = n_process
         self.init_seconds: Optional[float] = None  # loading the pipeline here (one process)
         self.keep_docs = keep_docs
+        self.split = split
         # torch threads per worker: the cores shared out between the workers
         self.threads = threads if threads is not None else (
             None if n_process == 1 else max(1, (os.cpu_count() or 1) // n_process)
@@ -63,7 +64,7 @@ class LocalEngine:
     def _run_here(self, source: InputSource, shards: Sequence[ShardSpec], progress: Progress) -> Iterator[ShardResult]:
         limit_threads(self.threads)
         start = time.perf_counter()
-        annotator = Annotator(load_pipeline(self.pipeline), self.pipeline.batch_size, self.keep_docs)
+        annotator = Annotator(load_pipeline(self.pipeline), self.pipeline.batch_size, self.keep_docs, self.split)
         self.init_seconds = time.perf_counter() - start
         for spec in shards:
             yield annotator.annotate_shard(source, spec, progress)
@@ -82,8 +83,8 @@ class LocalEngine:
             pending = set()
             try:
                 for spec in itertools.islice(todo, 2 * workers):
-                    pending.add(pool.submit(_annotate_in_worker, self.pipeline, self.keep_docs, self.threads,
-                                            source, spec))
+                    pending.add(pool.submit(_annotate_in_worker, self.pipeline, self.keep_docs, self.split,
+                                            self.threads, source, spec))
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
@@ -91,7 +92,7 @@ class LocalEngine:
                         progress(result.n_in)
                         for spec in itertools.islice(todo, 1):
                             pending.add(pool.submit(_annotate_in_worker, self.pipeline, self.keep_docs,
-                                                    self.threads, source, spec))
+                                                    self.split, self.threads, source, spec))
                         yield result
                     del done
             except BaseException:
@@ -143,13 +144,13 @@ def _die_with_parent(parent: int) -> None:
 
 # One annotator per worker process, made by its first task (a failing load then
 # surfaces as that task's exception instead of a pool that keeps restarting workers).
-_WORKER_ANNOTATORS: Dict[Tuple[PipelineSpec, bool], Annotator] = {}
+_WORKER_ANNOTATORS: Dict[Tuple[PipelineSpec, bool, Optional[DocSplit]], Annotator] = {}
 
 
-def _annotate_in_worker(pipeline: PipelineSpec, keep_docs: bool, threads: Optional[int],
+def _annotate_in_worker(pipeline: PipelineSpec, keep_docs: bool, split: Optional[DocSplit], threads: Optional[int],
                         source: InputSource, spec: ShardSpec) -> ShardResult:
-    key = (pipeline, keep_docs)
+    key = (pipeline, keep_docs, split)
     if key not in _WORKER_ANNOTATORS:
         limit_threads(threads)
-        _WORKER_ANNOTATORS[key] = Annotator(load_pipeline(pipeline), pipeline.batch_size, keep_docs)
+        _WORKER_ANNOTATORS[key] = Annotator(load_pipeline(pipeline), pipeline.batch_size, keep_docs, split)
     return _WORKER_ANNOTATORS[key].annotate_shard(source, spec)

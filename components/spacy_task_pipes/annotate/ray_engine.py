@@ -39,7 +39,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
 
-from .annotator import Annotator, PipelineSpec, Progress, ShardResult, load_pipeline
+from .annotator import Annotator, DocSplit, PipelineSpec, Progress, ShardResult, load_pipeline
 from .local import limit_threads
 from .records import InputSource, MissingDependencyError, ShardSpec
 
@@ -150,21 +150,23 @@ class RayOptions:
 class ShardAnnotator:
     """A Ray Data callable class: one per actor, the pipeline loaded once."""
 
-    def __init__(self, pipeline: PipelineSpec, source: InputSource, keep_docs: bool, threads: int) -> None:
+    def __init__(self, pipeline: PipelineSpec, source: InputSource, keep_docs: bool, threads: int,
+                 split: Optional[DocSplit] = None) -> None:
         limit_threads(threads)
         # Ray sets CUDA_VISIBLE_DEVICES to the actor's GPU, which is then device 0
         gpu_id = 0 if pipeline.gpu_id >= 0 else -1
-        self.annotator = Annotator(load_pipeline(pipeline, gpu_id=gpu_id), pipeline.batch_size, keep_docs)
+        self.annotator = Annotator(load_pipeline(pipeline, gpu_id=gpu_id), pipeline.batch_size, keep_docs, split)
         self.source = source
 
     def __call__(self, batch: Dict[str, Any]) -> Dict[str, List[Any]]:
-        out: Dict[str, List[Any]] = {"shard": [], "payload": [], "docbin": []}
+        out: Dict[str, List[Any]] = {"shard": [], "payload": [], "docbin": [], "dev_docbin": []}
         for i in range(len(batch["index"])):
             spec = ShardSpec(**{key: int(batch[key][i]) for key in ("index", "start", "stop", "offset", "line")})
             result = self.annotator.annotate_shard(self.source, spec)
             out["shard"].append(spec.index)
             out["payload"].append(result.to_json())
             out["docbin"].append(result.docbin or b"")
+            out["dev_docbin"].append(result.dev_docbin or b"")
         return out
 
 
@@ -173,11 +175,13 @@ class RayEngine:
 
     name = "ray"
 
-    def __init__(self, pipeline: PipelineSpec, options: RayOptions, keep_docs: bool = False) -> None:
+    def __init__(self, pipeline: PipelineSpec, options: RayOptions, keep_docs: bool = False,
+                 split: Optional[DocSplit] = None) -> None:
         self.ray = import_ray()  # fails before the job touches its output
         self.pipeline = pipeline
         self.options = options
         self.keep_docs = keep_docs
+        self.split = split
         self.init_seconds: Optional[float] = None  # ray.init (start or join the cluster)
 
     def run(self, source: InputSource, shards: Sequence[ShardSpec], progress: Progress) -> Iterator[ShardResult]:
@@ -194,7 +198,8 @@ class RayEngine:
             self._configure_data(ray)
             with quiet_starvation_warning() if fits else contextlib.nullcontext():
                 for row in self._dataset(ray, source, shards).iter_rows():
-                    result = ShardResult.from_json(row["payload"], row["docbin"] or None)
+                    result = ShardResult.from_json(row["payload"], row["docbin"] or None,
+                                                   None if self.split is None else row["dev_docbin"])
                     progress(result.n_in)
                     yield result
         finally:
@@ -249,7 +254,8 @@ class RayEngine:
         return dataset.map_batches(
             ShardAnnotator,
             fn_constructor_kwargs={"pipeline": self.pipeline, "source": source,
-                                   "keep_docs": self.keep_docs, "threads": threads},
+                                   "keep_docs": self.keep_docs, "threads": threads,
+                                   "split": self.split},
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=min(opts.workers, len(shards))),
             num_cpus=opts.cpus_per_worker,

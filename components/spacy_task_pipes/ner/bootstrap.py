@@ -356,6 +356,33 @@ def evidence_outside(
     return [doc[i : i + 1] for i in sorted(outside)]
 
 
+def annotate_silver(
+    doc: Doc, matcher: RuleMatcher, unmatched: str = "outside", lower_words: Optional[set] = None,
+    base_doc: Optional[Doc] = None,
+) -> Doc:
+    """Set ``doc``'s silver entities: the rule matches, plus ``base_doc``'s entities for labels
+    the rules do not cover (rehearsal; ``base_doc`` may be ``doc`` itself), and the tokens
+    outside every match as ``unmatched`` says (``"evidence"``: :func:`evidence_outside` with
+    the corpus's ``lower_words``). Counts go to ``matcher.stats``."""
+    stats = matcher.stats
+    spans = matcher(doc)
+    if base_doc is not None:
+        spans = merge_rehearsal(doc, spans, base_doc, matcher.labels, stats)
+    doc.set_ents(spans, default="outside" if unmatched == "outside" else "missing")
+    if unmatched == "evidence":
+        outside = evidence_outside(doc, matcher.pattern_words, lower_words)
+        doc.set_ents([], outside=outside, default="unmodified")
+    stats.n_texts += 1
+    if not spans:
+        stats.n_texts_without_entities += 1
+    for span in spans:
+        if span.label_ in matcher.labels:
+            stats.entities_per_label[span.label_] += 1
+    stats.tokens_outside += sum(t.ent_iob_ == "O" for t in doc)
+    stats.tokens_missing += sum(t.ent_iob == 0 for t in doc)
+    return doc
+
+
 def bootstrap_docs(
     nlp: Language,
     texts: Sequence[str],
@@ -371,34 +398,19 @@ def bootstrap_docs(
     so texts without a match teach the model what is *not* an entity, and so do the
     names the rules miss), ``"missing"`` (unknown: no loss either way) or
     ``"evidence"`` (O only where :func:`evidence_outside` finds evidence, unknown
-    elsewhere; the corpus's lower-case words are counted over all ``texts`` first). spaCy's NER learns from partially annotated docs: a missing token
-    constrains nothing.
+    elsewhere; the corpus's lower-case words are counted over all ``texts`` first).
+    spaCy's NER learns from partially annotated docs: a missing token constrains nothing.
+    For a corpus that does not fit in memory, see :mod:`.silver` and :mod:`.bootstrap_job`.
     """
     check_unmatched(unmatched)
-    stats = matcher.stats
+    lower_words = lower_case_words(nlp.tokenizer.pipe(texts, batch_size=batch_size)) if unmatched == "evidence" else None
     base_docs = base_nlp.pipe(texts, batch_size=batch_size) if base_nlp is not None else None
     docs = []
     for doc in nlp.pipe(texts, batch_size=batch_size):
-        spans = matcher(doc)
-        if base_docs is not None:
-            spans = merge_rehearsal(doc, spans, next(base_docs), matcher.labels, stats)
-        doc.set_ents(spans, default="outside" if unmatched == "outside" else "missing")
-        stats.n_texts += 1
-        if not spans:
-            stats.n_texts_without_entities += 1
-        for span in spans:
-            if span.label_ in matcher.labels:
-                stats.entities_per_label[span.label_] += 1
-        docs.append(doc)
+        base_doc = next(base_docs) if base_docs is not None else None
+        docs.append(annotate_silver(doc, matcher, unmatched, lower_words, base_doc))
         if progress is not None:
             progress.update(1)
-    if unmatched == "evidence":
-        lower_words = lower_case_words(docs)
-        for doc in docs:
-            doc.set_ents([], outside=evidence_outside(doc, matcher.pattern_words, lower_words), default="unmodified")
-    for doc in docs:
-        stats.tokens_outside += sum(t.ent_iob_ == "O" for t in doc)
-        stats.tokens_missing += sum(t.ent_iob == 0 for t in doc)
     return docs
 
 

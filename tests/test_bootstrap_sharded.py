@@ -1,0 +1,185 @@
+"""`bootstrap --sharded`: the rules as a pipeline run by the annotate job (streamed shards,
+worker processes, stable train/dev split, bad records, --resume after SIGKILL, training
+from the shard folders)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from spacy.training import Corpus
+from typer.testing import CliRunner
+
+from spacy_task_pipes.ner.bootstrap import RuleMatcher, bootstrap_docs, load_patterns, load_texts
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = ROOT / "assets" / "en" / "raw_texts.jsonl"
+PATTERNS = ROOT / "assets" / "en" / "patterns.jsonl"
+SCRIPT = ROOT / "scripts" / "bootstrap.py"
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import bootstrap as bootstrap_cli  # noqa: E402
+
+runner = CliRunner()
+Labels = List[Tuple[str, str]]
+
+
+def run_bootstrap(texts: Path, out: Path, *args) -> str:
+    result = runner.invoke(bootstrap_cli.app, [str(texts), str(PATTERNS), str(out), "--sharded", "--no-progress",
+                                               *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def silver(folder: Path) -> Dict[str, Labels]:
+    """Text -> (IOB, label) per token of every doc in the .spacy files under ``folder``."""
+    nlp = spacy.blank("en")
+    return {eg.reference.text: [(t.ent_iob_, t.ent_type_) for t in eg.reference] for eg in Corpus(folder)(nlp)}
+
+
+def shard_bytes(out: Path) -> Dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("part-*")) if p.is_file()}
+
+
+def write_texts(path: Path, texts: List[str], ids: bool = True) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for i, text in enumerate(texts):
+            fh.write(json.dumps({"id": f"t{i}", "text": text} if ids else {"text": text}) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def raw_texts() -> List[str]:
+    return load_texts(TEXTS)
+
+
+@pytest.mark.parametrize("unmatched", ["evidence", "outside"])
+def test_sharded_silver_data_equals_the_in_memory_bootstrap(tmp_path: Path, raw_texts: List[str],
+                                                            unmatched: str) -> None:
+    out = tmp_path / "silver"
+    run_bootstrap(TEXTS, out, "--unmatched", unmatched, "--shard-size", 100)
+    nlp = spacy.blank("en")
+    matcher = RuleMatcher(nlp, load_patterns(PATTERNS))
+    expected = {d.text: [(t.ent_iob_, t.ent_type_) for t in d]
+                for d in bootstrap_docs(nlp, raw_texts, matcher, unmatched=unmatched)}
+    train, dev = silver(out / "train"), silver(out / "dev")
+    assert not set(train) & set(dev)
+    assert {**train, **dev} == expected
+    stats = json.loads((out / "bootstrap_stats.json").read_text())
+    reference = matcher.stats.to_dict()
+    for key in ("texts", "entities_per_label", "matches_per_pattern", "overlaps_resolved", "tokens_outside",
+                "tokens_missing"):
+        assert stats[key] == reference[key], key
+    assert stats["train_docs"] == len(train) and stats["dev_docs"] == len(dev)
+    assert 0.12 < len(dev) / len(expected) < 0.28  # --dev-fraction 0.2 by hash
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["docs"] == {"train": len(train), "dev": len(dev)} and len(manifest["shards"]) == 8
+
+
+def test_the_split_is_stable_when_texts_are_added(tmp_path: Path, raw_texts: List[str]) -> None:
+    small = write_texts(tmp_path / "small.jsonl", raw_texts[:300])
+    large = write_texts(tmp_path / "large.jsonl", raw_texts[300:] + raw_texts[:300])  # other order, more texts
+    run_bootstrap(small, tmp_path / "a", "--shard-size", 64)
+    run_bootstrap(large, tmp_path / "b", "--shard-size", 1000)
+    dev_small, dev_large = silver(tmp_path / "a" / "dev"), silver(tmp_path / "b" / "dev")
+    train_small = silver(tmp_path / "a" / "train")
+    assert dev_small and set(dev_small) <= set(dev_large)
+    assert not set(train_small) & set(dev_large)
+    # another seed: another split
+    run_bootstrap(small, tmp_path / "c", "--seed", 1)
+    assert set(silver(tmp_path / "c" / "dev")) != set(dev_small)
+
+
+def test_worker_processes_write_the_same_shards(tmp_path: Path) -> None:
+    run_bootstrap(TEXTS, tmp_path / "one", "--shard-size", 150, "--unmatched", "evidence")
+    run_bootstrap(TEXTS, tmp_path / "two", "--shard-size", 150, "--unmatched", "evidence", "--n-process", 2)
+    assert shard_bytes(tmp_path / "two") == shard_bytes(tmp_path / "one")
+    stats = [(tmp_path / name / "bootstrap_stats.json").read_bytes() for name in ("one", "two")]
+    assert stats[0] == stats[1]
+
+
+def test_bad_records_go_to_the_errors_file_with_their_ids(tmp_path: Path, raw_texts: List[str]) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [json.dumps({"id": f"t{i}", "text": t}) for i, t in enumerate(raw_texts[:50])]
+    lines[3] = '{"id": "t3", "text": '  # cut off
+    lines[7] = json.dumps({"id": "t7", "text": ""})
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = run_bootstrap(corpus, tmp_path / "out", "--shard-size", 20)
+    errors = [json.loads(line) for line in (tmp_path / "out" / "_errors.jsonl").read_text().splitlines()]
+    assert [(e["line"], e["id"]) for e in errors] == [(4, 4), (8, "t7")]
+    assert "invalid JSON" in errors[0]["message"] and "empty text" in errors[1]["message"]
+    assert "2 bad records" in output
+    stats = json.loads((tmp_path / "out" / "bootstrap_stats.json").read_text())
+    assert stats["train_docs"] + stats["dev_docs"] == 48 == stats["texts"]
+
+
+def test_a_second_run_needs_resume_or_overwrite_and_resume_refuses_other_rules(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_bootstrap(TEXTS, out, "--shard-size", 300)
+    before = shard_bytes(out)
+    result = runner.invoke(bootstrap_cli.app, [str(TEXTS), str(PATTERNS), str(out), "--sharded", "--no-progress"])
+    assert result.exit_code == 2 and "--resume" in result.output and "--overwrite" in result.output
+    result = runner.invoke(bootstrap_cli.app, [str(TEXTS), str(PATTERNS), str(out), "--sharded", "--no-progress",
+                                               "--shard-size", 300, "--resume", "--unmatched", "missing"])
+    assert result.exit_code == 2 and "rules differ" in result.output, result.output
+    assert shard_bytes(out) == before  # nothing touched
+    run_bootstrap(TEXTS, out, "--shard-size", 300, "--resume")  # same rules: nothing to do
+    assert shard_bytes(out) == before
+    run_bootstrap(TEXTS, out, "--shard-size", 300, "--overwrite", "--unmatched", "missing")
+    assert shard_bytes(out) != before
+
+
+def test_resume_after_sigkill_gives_the_uninterrupted_shards(tmp_path: Path, raw_texts: List[str]) -> None:
+    corpus = write_texts(tmp_path / "corpus.jsonl", [f"{t} ({i})" for i, t in enumerate(raw_texts * 12)])
+    out, args = tmp_path / "killed", ["--shard-size", 300, "--unmatched", "evidence"]
+    cmd = [sys.executable, str(SCRIPT), str(corpus), str(PATTERNS), str(out), "--sharded", "--no-progress",
+           *map(str, args)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("part-*.jsonl"))) < 3:
+            assert proc.poll() is None, "the job ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not (out / "_SUCCESS").exists()
+    done = {p: p.stat().st_mtime_ns for p in out.glob("part-*.jsonl")}
+    assert 3 <= len(done) < 29
+    run_bootstrap(corpus, out, *args, "--resume")
+    assert {p: p.stat().st_mtime_ns for p in done} == done  # finished shards untouched
+    run_bootstrap(corpus, tmp_path / "whole", *args)
+    assert shard_bytes(out) == shard_bytes(tmp_path / "whole")
+    ids = [json.loads(line)["id"] for p in sorted(out.glob("part-*.jsonl")) for line in p.read_text().splitlines()]
+    assert ids == [f"t{i}" for i in range(len(raw_texts) * 12)]
+
+
+def test_spacy_train_reads_the_shard_folders(tmp_path: Path) -> None:
+    out = tmp_path / "silver"
+    run_bootstrap(TEXTS, out, "--shard-size", 100, "--unmatched", "evidence")
+    n_train = sum(len(DocBin().from_disk(p)) for p in (out / "train").glob("*.spacy"))
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "train", str(ROOT / "configs" / "ner.cfg"), "--output", str(tmp_path / "model"),
+         "--paths.train", str(out / "train"), "--paths.dev", str(out / "dev"), "--training.max_steps", "4",
+         "--training.eval_frequency", "2", "--training.max_epochs", "-1"],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    nlp = spacy.load(tmp_path / "model" / "model-last")
+    assert nlp.get_pipe("ner").labels == ("GADGET",)
+    assert n_train == len(list(Corpus(out / "train")(nlp)))
+
+
+def test_help_names_the_sharded_options() -> None:
+    result = runner.invoke(bootstrap_cli.app, ["--help"])
+    assert result.exit_code == 0
+    for option in ("--sharded", "--n-process", "--engine", "--resume", "--split-by"):
+        assert option in result.output
