@@ -183,3 +183,39 @@ def test_help_names_the_sharded_options() -> None:
     assert result.exit_code == 0
     for option in ("--sharded", "--n-process", "--engine", "--resume", "--split-by"):
         assert option in result.output
+
+
+@pytest.fixture(scope="module")
+def base_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A base pipeline with other entity labels (ORG, and a GADGET that the rules override)."""
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "ORG", "pattern": "Apple"}, {"label": "ORG", "pattern": "Samsung"},
+                        {"label": "ORG", "pattern": "Sony"}, {"label": "GADGET", "pattern": "camera"}])
+    path = tmp_path_factory.mktemp("base") / "pipeline"
+    nlp.to_disk(path)
+    return path
+
+
+def test_rehearsal_with_a_base_model_in_worker_processes(tmp_path: Path, raw_texts: List[str],
+                                                         base_pipeline: Path) -> None:
+    out = tmp_path / "silver"
+    run_bootstrap(TEXTS, out, "--base-model", base_pipeline, "--n-process", 2, "--shard-size", 200)
+    nlp = spacy.blank("en")
+    matcher = RuleMatcher(nlp, load_patterns(PATTERNS))
+    expected = {d.text: [(t.ent_iob_, t.ent_type_) for t in d]
+                for d in bootstrap_docs(nlp, raw_texts, matcher, base_nlp=spacy.load(base_pipeline))}
+    got = {**silver(out / "train"), **silver(out / "dev")}
+    assert got == expected
+    stats = json.loads((out / "bootstrap_stats.json").read_text())
+    assert stats["rehearsal_entities_per_label"]["ORG"] > 10
+    assert "GADGET" not in stats["rehearsal_entities_per_label"]  # the rules' label is not rehearsed
+
+
+@pytest.mark.slow
+def test_ray_actors_write_the_same_shards(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    run_bootstrap(TEXTS, tmp_path / "local", "--shard-size", 150, "--unmatched", "evidence")
+    run_bootstrap(TEXTS, tmp_path / "ray", "--shard-size", 150, "--unmatched", "evidence", "--engine", "ray",
+                  "--workers", 2)
+    assert shard_bytes(tmp_path / "ray") == shard_bytes(tmp_path / "local")

@@ -278,7 +278,10 @@ class Annotator:
         result = ShardResult(shard, len(records), self.fields.names)
         for _, pipe in self._stat_pipes:
             pipe.job_stats = type(pipe.job_stats)()
-        doc_bins = {name: DocBin(store_user_data=True) for name in SPLITS} if self.keep_docs else None
+        # train/dev shards hold what spaCy trains on; user data (Doc._ values) only in _docs/, since
+        # DocBin serializes it with one msgpack call per doc (15x the cost of the rest of add())
+        store_user_data = self.split is None
+        doc_bins = {name: DocBin(store_user_data=store_user_data) for name in SPLITS} if self.keep_docs else None
         for i in range(0, len(records), self.batch_size):
             batch = records[i : i + self.batch_size]
             valid = [r for r in batch if r.error is None]

@@ -20,7 +20,7 @@ import psutil
 import spacy
 import srsly
 
-from ..annotate.annotator import PipelineSpec, Progress, ShardResult
+from ..annotate.annotator import DocSplit, PipelineSpec, Progress, ShardResult
 from ..annotate.job import Engine, make_engine, run_annotate
 from ..annotate.output import MANIFEST_FILE, OutputSpec
 from ..annotate.ray_engine import RayOptions
@@ -166,6 +166,7 @@ class TaskCorpus:
     shard_size: int
     batch_size: int
     n_questions: int = 0
+    split: Optional[DocSplit] = None  # write the docs as train/dev DocBin shards (bootstrap)
 
 
 def parse_engine_configs(text: str) -> List[EngineConfig]:
@@ -195,6 +196,10 @@ class TimedEngine:
     def init_seconds(self) -> Optional[float]:
         return self.inner.init_seconds
 
+    @property
+    def split(self) -> Optional[DocSplit]:
+        return getattr(self.inner, "split", None)
+
     def run(self, source: InputSource, shards: Sequence[ShardSpec], progress: Progress) -> Iterator[ShardResult]:
         for result in self.inner.run(source, shards, progress):
             self.completions.append((result.started_at, result.finished_at, result.n_in))
@@ -206,10 +211,11 @@ def _annotate_in_child(task: TaskCorpus, config: EngineConfig, out_dir: str, thr
     pipeline = PipelineSpec(str(task.model), batch_size=task.batch_size)
     ray_options = RayOptions(workers=config.workers, num_cpus=num_cpus, cpus_per_worker=threads,
                              node_ip_address="127.0.0.1")
-    engine = TimedEngine(make_engine(config.engine, pipeline, n_process=config.workers,
-                                     ray_options=ray_options, threads=threads))
+    keep_docs = task.split is not None
+    engine = TimedEngine(make_engine(config.engine, pipeline, n_process=config.workers, ray_options=ray_options,
+                                     threads=threads, keep_docs=keep_docs, split=task.split))
     source = InputSource(str(task.corpus), InputFormat.JSONL)
-    output = OutputSpec(Path(out_dir), shard_size=task.shard_size)
+    output = OutputSpec(Path(out_dir), shard_size=task.shard_size, docbin=keep_docs, split=task.split)
     run_annotate(source, output, engine, model=str(task.model), overwrite=True, show_progress=False)
     srsly.write_json(out_dir + ".timings.json", engine.completions)
 

@@ -378,8 +378,9 @@ def annotate_silver(
     for span in spans:
         if span.label_ in matcher.labels:
             stats.entities_per_label[span.label_] += 1
-    stats.tokens_outside += sum(t.ent_iob_ == "O" for t in doc)
-    stats.tokens_missing += sum(t.ent_iob == 0 for t in doc)
+    iob = doc.to_array("ENT_IOB")  # 0 missing, 1 I, 2 O, 3 B
+    stats.tokens_outside += int((iob == 2).sum())
+    stats.tokens_missing += int((iob == 0).sum())
     return doc
 
 

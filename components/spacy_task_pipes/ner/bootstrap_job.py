@@ -46,7 +46,7 @@ from ..annotate import (
     run_annotate,
 )
 from ..annotate.output import JOB_FILE, PIPELINE_DIR, STATS_FILE
-from ..io import PathLike, replace_dir_atomic, write_json_atomic
+from ..io import PathLike, clean_stale_temporaries, replace_dir_atomic, write_json_atomic
 from ..safety import safe_load
 from .bootstrap import Pattern, check_unmatched
 from .silver import count_lower_words, rule_pipeline
@@ -99,6 +99,7 @@ def write_rule_pipeline(nlp: Language, output_dir: Path, resume: bool, overwrite
     neither ``resume`` nor ``overwrite`` is given, and a different pipeline under a job that
     ``resume`` continues is an error: the finished shards were made by other rules."""
     target = output_dir / PIPELINE_DIR
+    clean_stale_temporaries(output_dir)  # a kill while the pipeline was swapped in
     job_there = (output_dir / JOB_FILE).is_file()
     if job_there and not (resume or overwrite):
         raise ValueError(f"OUT_DIR {output_dir} already holds a bootstrap job; pass --resume to finish it "
