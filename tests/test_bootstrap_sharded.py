@@ -219,3 +219,30 @@ def test_ray_actors_write_the_same_shards(tmp_path: Path) -> None:
     run_bootstrap(TEXTS, tmp_path / "ray", "--shard-size", 150, "--unmatched", "evidence", "--engine", "ray",
                   "--workers", 2)
     assert shard_bytes(tmp_path / "ray") == shard_bytes(tmp_path / "local")
+
+
+def test_the_shard_reader_streams_a_shuffled_epoch_and_spacy_train_uses_it(tmp_path: Path) -> None:
+    from spacy_task_pipes.ner.shards import ShardCorpus, buffered_shuffle
+
+    out = tmp_path / "silver"
+    run_bootstrap(TEXTS, out, "--shard-size", 50)
+    nlp = spacy.blank("en")
+    in_order = [eg.reference.text for eg in Corpus(out / "train")(nlp)]
+    corpus = ShardCorpus(out / "train", buffer_size=100, seed=0)
+    first, second = ([eg.reference.text for eg in corpus(nlp)] for _ in range(2))
+    assert sorted(first) == sorted(in_order) == sorted(second)  # every example once per epoch
+    assert first != in_order and second != first  # shuffled, and differently each epoch
+    assert [eg.reference.text for eg in ShardCorpus(out / "train", buffer_size=100, seed=0)(nlp)] == first
+    # the buffer bounds how far an item moves forward: never more than buffer_size places
+    import random
+    moved = list(buffered_shuffle(range(1000), 10, random.Random(0)))
+    assert sorted(moved) == list(range(1000)) and all(moved.index(i) >= i - 10 for i in range(1000))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "train", str(ROOT / "configs" / "ner.cfg"), "--output", str(tmp_path / "m"),
+         "--paths.train", str(out / "train"), "--paths.dev", str(out / "dev"), "--training.max_steps", "4",
+         "--training.eval_frequency", "2", "--training.max_epochs", "-1",
+         "--corpora.train.@readers", "spacy_task_pipes.ShardCorpus.v1", "--corpora.train.buffer_size", "64"],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "m" / "model-last" / "ner").is_dir()
