@@ -5,7 +5,9 @@
 2. memory: peak RSS of the whole CLI (driver and workers) at each of --sizes texts, and
    its growth from the smallest size;
 3. kills: one job SIGKILLed --kills times at random points and resumed after each,
-   compared shard by shard (sha256) and id by id with an uninterrupted run.
+   compared shard by shard (sha256) and id by id with an uninterrupted run;
+4. training (--train-epoch): `spacy train` over the largest size's train shards with
+   spacy_task_pipes.ShardCorpus.v1 and max_epochs -1 for one epoch, with its peak RSS.
 
     python scripts/benchmark_bootstrap.py training/bootstrap_benchmark.json \\
         --sizes 100000,1000000 --engine-texts 200000 --kills 20
@@ -23,6 +25,7 @@ from spacy_task_pipes.bench.bootstrap import (
     ensure_corpus,
     kill_campaign,
     rss_at_sizes,
+    train_one_epoch,
 )
 from spacy_task_pipes.cli import at_least, existing_file, user_errors
 from spacy_task_pipes.io import write_json_atomic
@@ -67,6 +70,10 @@ def main(
     shard_size: int = typer.Option(10_000, "--shard-size"),
     batch_size: int = typer.Option(256, "--batch-size"),
     seed: int = typer.Option(0, "--seed", help="Seed of the perturbations and of the kill times"),
+    train_epoch: bool = typer.Option(False, "--train-epoch/--no-train-epoch",
+                                     help="Also train one epoch over the largest size's shards (long)"),
+    config: Path = typer.Option(Path("configs/ner.cfg"), "--config", help="Training config of --train-epoch"),
+    skip_memory: bool = typer.Option(False, "--skip-memory", help="Reuse the shards of an earlier memory run"),
 ) -> None:
     """Runs the three parts (each run its own process) and prints a table per part."""
     existing_file(texts, "--texts")
@@ -99,7 +106,10 @@ def main(
         ]))
         write_json_atomic(report, output_path)
 
-    report["memory"] = rss_at_sizes(texts, patterns, size_list, work_dir, common)
+    if skip_memory:
+        report["memory"] = []
+    else:
+        report["memory"] = rss_at_sizes(texts, patterns, size_list, work_dir, common)
     typer.echo(_table(report["memory"], [
         ("texts", lambda r: str(r["texts"])),
         ("corpus MB", lambda r: f"{r['corpus_mb']:.0f}"),
@@ -117,6 +127,12 @@ def main(
         typer.echo(" ".join(f"{key}={value}" for key, value in report["kills"].items()
                             if key != "kill_points_shards_done"))
     write_json_atomic(report, output_path)
+    if train_epoch:
+        largest = work_dir / f"scale-{size_list[-1]}"
+        report["train"] = {"texts": size_list[-1], **train_one_epoch(
+            existing_file(config, "--config"), largest / "train", largest / "dev", work_dir / "train")}
+        typer.echo(" ".join(f"{key}={value}" for key, value in report["train"].items()))
+        write_json_atomic(report, output_path)
     typer.echo(f"full results in {output_path}")
 
 

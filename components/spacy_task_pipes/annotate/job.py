@@ -88,7 +88,8 @@ def job_identity(plan: InputPlan, output: OutputSpec, model: str,
         "shard_size": output.shard_size,
         "output_format": output.format.value,
         "docbin": output.docbin,
-        "split": None if output.split is None else asdict(output.split),
+        # only where set: a job recorded before splits existed still resumes
+        **({"split": asdict(output.split)} if output.split is not None else {}),
         # int8 / another runtime gives other outputs: a resume must not mix them
         "quantize": pipeline.quantize if pipeline else "",
         "backend": pipeline.backend if pipeline else "",

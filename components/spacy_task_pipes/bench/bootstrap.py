@@ -200,5 +200,73 @@ def kill_campaign(corpus: Path, patterns: Path, work_dir: Path, kills: int, extr
     }
 
 
+# --------------------------------------------------------------------------- training
+
+
+def _epoch_reached(log: Path, epoch: int) -> Optional[Dict[str, Any]]:
+    """The first record of the JSONL training log at ``epoch`` or later, if any."""
+    if not log.is_file():
+        return None
+    for line in log.read_text("utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line being written
+            continue
+        if record.get("epoch", 0) >= epoch:
+            return record
+    return None
+
+
+def train_one_epoch(config: Path, train_dir: Path, dev_dir: Path, out_dir: Path, buffer_size: int = 10_000,
+                    eval_frequency: int = 1000, dev_limit: int = 1000, timeout: float = 7200.0,
+                    interval: float = 2.0) -> Dict[str, Any]:
+    """``spacy train config`` over the shard folder ``train_dir`` with ``ShardCorpus.v1`` and
+    ``max_epochs = -1`` until its log shows the second epoch (one full pass over the shards);
+    the peak RSS of its process tree, and its RSS through the epoch."""
+    log = out_dir / "train_log.jsonl"
+    log.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(out_dir / "model"),
+           "--paths.train", str(train_dir), "--paths.dev", str(dev_dir), "--gpu-id", "-1",
+           "--training.max_epochs", "-1", "--training.max_steps", "100000000", "--training.patience", "0",
+           "--training.eval_frequency", str(eval_frequency), "--corpora.dev.limit", str(dev_limit),
+           "--corpora.train.@readers", "spacy_task_pipes.ShardCorpus.v1",
+           "--corpora.train.buffer_size", str(buffer_size), "--training.logger.output_file", str(log)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(out_dir / "train_stderr.log", "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        sampler = RssSampler(proc.pid, interval)
+        sampler.start()
+        reached = None
+        while reached is None and proc.poll() is None and time.perf_counter() - start < timeout:
+            time.sleep(interval)
+            reached = _epoch_reached(log, 1)
+        seconds = time.perf_counter() - start
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        series = sampler.stop()
+    if reached is None:
+        raise RuntimeError(f"spacy train did not finish an epoch in {timeout:.0f}s "
+                           f"(see {out_dir / 'train_stderr.log'})")
+    total: Dict[float, float] = {}
+    for s in series:
+        for t, rss in s.samples:
+            total[t] = total.get(t, 0.0) + rss
+    times = sorted(total)
+    quarters = {f"{q}%": round(total[times[min(len(times) - 1, int(len(times) * q / 100))]], 1)
+                for q in (10, 25, 50, 75, 100)}
+    return {
+        "seconds_to_epoch_1": round(seconds, 1),
+        "step_at_epoch_1": reached["step"],
+        "peak_rss_mb_tree": round(max(total.values(), default=0.0), 1),
+        "rss_mb_through_the_epoch": quarters,
+        "scores_at_epoch_1": reached.get("scores", {}),
+    }
+
+
 def corpus_source(path: Path) -> InputSource:
     return InputSource(str(path), InputFormat.JSONL)
