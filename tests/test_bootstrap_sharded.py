@@ -246,3 +246,28 @@ def test_the_shard_reader_streams_a_shuffled_epoch_and_spacy_train_uses_it(tmp_p
         capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "m" / "model-last" / "ner").is_dir()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "txt", "parquet"])
+def test_every_input_format_gives_the_jsonl_silver_docs(tmp_path: Path, raw_texts: List[str], fmt: str) -> None:
+    texts = [t.replace("\n", " ") for t in raw_texts[:120]]
+    jsonl = write_texts(tmp_path / "texts.jsonl", texts)
+    path = tmp_path / f"texts.{fmt}"
+    if fmt == "csv":
+        import csv
+
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["id", "text"])
+            writer.writerows([f"t{i}", t] for i, t in enumerate(texts))
+    elif fmt == "txt":
+        path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    else:
+        pq = pytest.importorskip("pyarrow.parquet")
+        import pyarrow as pa
+
+        pq.write_table(pa.table({"id": [f"t{i}" for i in range(len(texts))], "text": texts}), path)
+    run_bootstrap(jsonl, tmp_path / "from-jsonl", "--shard-size", 50, "--unmatched", "evidence")
+    run_bootstrap(path, tmp_path / f"from-{fmt}", "--shard-size", 50, "--unmatched", "evidence")
+    for split in ("train", "dev"):
+        assert silver(tmp_path / f"from-{fmt}" / split) == silver(tmp_path / "from-jsonl" / split)

@@ -68,8 +68,9 @@ class RuleSettings:
 
 def iter_texts(source: InputSource, shard_size: int = 10_000) -> Iterator[str]:
     """The valid texts of ``source`` in order, read shard by shard."""
-    for spec in plan_input(source, shard_size).shards:
-        for record in read_shard(source, spec):
+    plan = plan_input(source, shard_size)
+    for spec in plan.shards:
+        for record in read_shard(plan.source, spec):  # the plan's source: a CSV file's header is in it
             if record.error is None:
                 yield record.text
 
