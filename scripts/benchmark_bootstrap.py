@@ -67,6 +67,7 @@ def main(
     repeats: int = typer.Option(1, "--repeats", help="Engine runs per configuration, interleaved; medians"),
     kills: int = typer.Option(20, "--kills", help="SIGKILLs of the kill campaign (0: skip it)"),
     kill_texts: int = typer.Option(100_000, "--kill-texts", help="Texts of the kill campaign's corpus"),
+    kill_shard_size: int = typer.Option(1000, "--kill-shard-size", help="Shard size of the kill campaign"),
     shard_size: int = typer.Option(10_000, "--shard-size"),
     batch_size: int = typer.Option(256, "--batch-size"),
     seed: int = typer.Option(0, "--seed", help="Seed of the perturbations and of the kill times"),
@@ -79,12 +80,13 @@ def main(
     existing_file(texts, "--texts")
     existing_file(patterns, "--patterns")
     at_least(0, engine_texts=engine_texts, kills=kills)
-    at_least(1, repeats=repeats, kill_texts=kill_texts, shard_size=shard_size, batch_size=batch_size)
+    at_least(1, repeats=repeats, kill_texts=kill_texts, shard_size=shard_size, batch_size=batch_size,
+             kill_shard_size=kill_shard_size)
     size_list = _sizes(sizes)
     engine_configs = parse_engine_configs(configs)
     work_dir.mkdir(parents=True, exist_ok=True)
-    common = ["--lang", lang, "--unmatched", unmatched, "--shard-size", str(shard_size),
-              "--batch-size", str(batch_size)]
+    rules = ["--lang", lang, "--unmatched", unmatched]
+    common = [*rules, "--shard-size", str(shard_size), "--batch-size", str(batch_size)]
     report = {"shard_size": shard_size, "unmatched": unmatched}
 
     if engine_texts:
@@ -122,7 +124,8 @@ def main(
 
     if kills:
         corpus = ensure_corpus(texts, kill_texts, work_dir, seed)
-        report["kills"] = kill_campaign(corpus, patterns, work_dir, kills, common, seed=seed,
+        kill_args = [*rules, "--shard-size", str(kill_shard_size), "--batch-size", str(batch_size)]
+        report["kills"] = kill_campaign(corpus, patterns, work_dir, kills, kill_args, seed=seed,
                                         log=lambda line: typer.echo(line, err=True))
         typer.echo(" ".join(f"{key}={value}" for key, value in report["kills"].items()
                             if key != "kill_points_shards_done"))

@@ -271,3 +271,21 @@ def test_every_input_format_gives_the_jsonl_silver_docs(tmp_path: Path, raw_text
     run_bootstrap(path, tmp_path / f"from-{fmt}", "--shard-size", 50, "--unmatched", "evidence")
     for split in ("train", "dev"):
         assert silver(tmp_path / f"from-{fmt}" / split) == silver(tmp_path / "from-jsonl" / split)
+
+
+def test_resume_reuses_the_lower_case_words_while_the_input_is_unchanged(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import spacy_task_pipes.ner.bootstrap_job as job
+
+    out, args = tmp_path / "out", ["--unmatched", "evidence", "--shard-size", 300]
+    run_bootstrap(TEXTS, out, *args)
+    before = shard_bytes(out)
+    counted = []
+    real = job.count_lower_words
+    monkeypatch.setattr(job, "count_lower_words", lambda *a, **k: counted.append(1) or real(*a, **k))
+    run_bootstrap(TEXTS, out, *args, "--resume")
+    assert not counted and shard_bytes(out) == before
+    # another setting: counted again, and the other words make other rules
+    result = runner.invoke(bootstrap_cli.app, [str(TEXTS), str(PATTERNS), str(out), "--sharded", "--no-progress",
+                                               *map(str, args), "--resume", "--lower-words-texts", "10"])
+    assert counted and result.exit_code == 2 and "rules differ" in result.output

@@ -274,7 +274,15 @@ class Annotator:
 
     def annotate(self, records: Sequence[InputRecord], shard: int = -1,
                  progress: Optional[Progress] = None) -> ShardResult:
-        """Annotate ``records`` (valid or not): a result or an error record for each."""
+        """Annotate ``records`` (valid or not): a result or an error record for each.
+
+        The shard runs in a spaCy memory zone: the strings and lexemes its docs add to the
+        vocab are freed at its end (the docs are serialized before), so a worker's memory
+        stays flat over any number of shards instead of growing with every new word."""
+        with self.nlp.memory_zone():
+            return self._annotate(records, shard, progress)
+
+    def _annotate(self, records: Sequence[InputRecord], shard: int, progress: Optional[Progress]) -> ShardResult:
         result = ShardResult(shard, len(records), self.fields.names)
         for _, pipe in self._stat_pipes:
             pipe.job_stats = type(pipe.job_stats)()

@@ -165,7 +165,7 @@ def kill_campaign(corpus: Path, patterns: Path, work_dir: Path, kills: int, extr
         args = ["--overwrite" if first else "--resume", *extra]
         proc = subprocess.Popen(cli_command(corpus, patterns, out, args), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        delay = rng.uniform(0.3, max(0.5, total * 0.6))
+        delay = rng.uniform(0.3, max(0.5, 2 * total / kills))  # the kills spread over the job
         try:
             proc.wait(timeout=delay)
             ended = True

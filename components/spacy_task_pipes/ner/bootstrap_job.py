@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import spacy
 from spacy.language import Language
@@ -49,10 +49,11 @@ from ..annotate.output import JOB_FILE, PIPELINE_DIR, STATS_FILE
 from ..io import PathLike, clean_stale_temporaries, replace_dir_atomic, write_json_atomic
 from ..safety import safe_load
 from .bootstrap import Pattern, check_unmatched
-from .silver import count_lower_words, rule_pipeline
+from .silver import LOWER_WORDS_FILE, count_lower_words, rule_pipeline
 
 STATS_NAME = "bootstrap_stats.json"
 RULER_NAME = "silver_ruler"
+LOWER_WORDS_KEY = "lower_words_key.json"  # in _pipeline: what its lower-case words were counted from
 
 
 @dataclass(frozen=True)
@@ -76,15 +77,36 @@ def iter_texts(source: InputSource, shard_size: int = 10_000) -> Iterator[str]:
 
 
 def build_rule_pipeline(source: InputSource, patterns: Sequence[Pattern], settings: RuleSettings,
-                        show_progress: bool = True) -> Language:
-    """The pipeline the job runs: the base (or blank) pipeline plus ``silver_ruler``."""
+                        show_progress: bool = True, lower_words: Optional[Sequence[str]] = None) -> Language:
+    """The pipeline the job runs: the base (or blank) pipeline plus ``silver_ruler``; the
+    lower-case words are counted unless given."""
     check_unmatched(settings.unmatched)
     base = safe_load(settings.base_model) if settings.base_model else spacy.blank(settings.lang)
-    lower_words: set = set()
-    if settings.unmatched == "evidence":
+    if settings.unmatched != "evidence":
+        lower_words = ()
+    elif lower_words is None:
         with tqdm(desc="lower-case words", unit="text", disable=not show_progress, dynamic_ncols=True) as bar:
             lower_words = count_lower_words(base, iter_texts(source), settings.lower_words_texts, bar.update)
     return rule_pipeline(base, patterns, settings.phrase_attr, settings.unmatched, lower_words)
+
+
+def lower_words_key(source: InputSource, settings: RuleSettings) -> Dict[str, Any]:
+    """What the counted lower-case words depend on (a resumed job reuses them while it matches)."""
+    stat = Path(source.path).stat()
+    return {"input": str(Path(source.path).resolve()), "input_size": stat.st_size, "input_mtime_ns": stat.st_mtime_ns,
+            "format": source.format.value, "text_field": source.text_field, "encoding": source.encoding,
+            "lang": settings.lang, "base_model": settings.base_model, "lower_words_texts": settings.lower_words_texts}
+
+
+def saved_lower_words(output_dir: Path, key: Dict[str, Any]) -> Optional[List[str]]:
+    """The lower-case words of the rule pipeline in ``output_dir`` when they were counted for ``key``."""
+    pipeline = output_dir / PIPELINE_DIR
+    try:
+        if json.loads((pipeline / LOWER_WORDS_KEY).read_text("utf-8")) != key:
+            return None
+        return json.loads((pipeline / RULER_NAME / LOWER_WORDS_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _same_tree(a: Path, b: Path) -> bool:
@@ -94,7 +116,8 @@ def _same_tree(a: Path, b: Path) -> bool:
     return files_a == files_b and all(filecmp.cmp(a / f, b / f, shallow=False) for f in files_a)
 
 
-def write_rule_pipeline(nlp: Language, output_dir: Path, resume: bool, overwrite: bool) -> Path:
+def write_rule_pipeline(nlp: Language, output_dir: Path, resume: bool, overwrite: bool,
+                        key: Optional[Dict[str, Any]] = None) -> Path:
     """Save ``nlp`` as ``output_dir/_pipeline``, leaving an identical one untouched (its file
     times are part of the job's identity). Nothing is touched where a job is there and
     neither ``resume`` nor ``overwrite`` is given, and a different pipeline under a job that
@@ -107,6 +130,8 @@ def write_rule_pipeline(nlp: Language, output_dir: Path, resume: bool, overwrite
                          "or --overwrite to start again.")
     with tempfile.TemporaryDirectory(prefix="silver-pipeline-") as tmp:
         nlp.to_disk(tmp)
+        if key is not None:
+            write_json_atomic(key, Path(tmp) / LOWER_WORDS_KEY)
         if target.is_dir() and _same_tree(Path(tmp), target):
             return target
         if job_there and not overwrite:
@@ -167,8 +192,11 @@ def bootstrap_corpus(
     output = OutputSpec(output_dir, OutputFormat.JSONL, shard_size=shard_size, docbin=True, split=split)
 
     def prepare() -> None:
-        nlp = build_rule_pipeline(source, patterns, settings, show_progress)
-        write_rule_pipeline(nlp, output_dir, resume, overwrite)
+        key = lower_words_key(source, settings)
+        # a resumed job counts the lower-case words again only where the input changed
+        words = saved_lower_words(output_dir, key) if resume else None
+        nlp = build_rule_pipeline(source, patterns, settings, show_progress, lower_words=words)
+        write_rule_pipeline(nlp, output_dir, resume, overwrite, key)
 
     summary = run_annotate(source, output, runner, str(pipeline_dir.resolve()), resume=resume, overwrite=overwrite,
                            show_progress=show_progress, prepare=prepare)

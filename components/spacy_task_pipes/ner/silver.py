@@ -140,14 +140,18 @@ def count_lower_words(nlp: Language, texts: Iterable[str], max_texts: int = 0,
             break
         batch.append(text)
         if len(batch) == 1000:
-            words |= lower_case_words(nlp.tokenizer.pipe(batch))
-            if progress is not None:
-                progress(len(batch))
+            words |= _lower_words(nlp, batch, progress)
             batch = []
     if batch:
-        words |= lower_case_words(nlp.tokenizer.pipe(batch))
-        if progress is not None:
-            progress(len(batch))
+        words |= _lower_words(nlp, batch, progress)
+    return words
+
+
+def _lower_words(nlp: Language, texts: List[str], progress: Optional[Callable[[int], None]]) -> set:
+    with nlp.memory_zone():  # the batch's new words leave the vocab again
+        words = lower_case_words(nlp.tokenizer.pipe(texts))
+    if progress is not None:
+        progress(len(texts))
     return words
 
 
