@@ -15,7 +15,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from .training import FIELDS, QUALITY, RunSpec, fingerprint, loss_windows, seconds_per_step
+from .training import FIELDS, QUALITY, RunSpec, fingerprint, loss_windows, median_step_seconds, seconds_per_step
 
 SIDES = ("ours", "ref")
 
@@ -157,14 +157,16 @@ def _median(values: Sequence[Optional[float]]) -> Optional[float]:
 
 def side_summary(results: Sequence[Dict[str, Any]], task: str, window: int) -> Dict[str, Any]:
     """Medians over the repeats of one side, the per-repeat figures and loss windows."""
+    prefix = QUALITY[task].split("_")[0]
     runs = []
     for res in results:
         runs.append({
             "repeat": res["repeat"], "seed": res["seed"], "steps": len(res["losses"]),
             "wall_seconds": round(res["wall_seconds"], 2),
             "seconds_per_step": _round(seconds_per_step(res["step_times"]), 4),
+            "median_step_seconds": _round(median_step_seconds(res["step_times"]), 4),
             "quality": _pct(res["scores"].get(QUALITY[task])),
-            "scores": {k: _round(v, 4) for k, v in res["scores"].items()},
+            "scores": {k: _round(v, 5) for k, v in res["scores"].items() if k.split("_")[0] == prefix},
             "n_test": res["n_test"], "eval_seconds": round(res["eval_seconds"], 1),
             "first_step_loss": _round(res["losses"][0] if res["losses"] else None, 4),
             "initial_probe_loss": _round(res["probe_loss"], 6),

@@ -100,8 +100,14 @@ def fingerprint(model_dir: str) -> str:
 
 
 def seconds_per_step(step_times: Sequence[float]) -> Optional[float]:
-    """Median time between the starts of consecutive optimizer steps (an evaluation in
-    between is one outlier, so the median is the cost of a training step)."""
+    """Mean time from the start of the first optimizer step to the start of the last (what
+    throughput is made of: evaluations in between and slow batches included)."""
+    return (step_times[-1] - step_times[0]) / (len(step_times) - 1) if len(step_times) > 1 else None
+
+
+def median_step_seconds(step_times: Sequence[float]) -> Optional[float]:
+    """Median time between the starts of consecutive steps (a typical step: an evaluation in
+    between is one outlier)."""
     gaps = [b - a for a, b in zip(step_times, step_times[1:])]
     return statistics.median(gaps) if gaps else None
 
@@ -155,10 +161,17 @@ class StepRecorder:
                 before = 0.0 if losses is None else losses.get(_name, 0.0)
                 out = _update(examples, *args, **kwargs)
                 recorder.losses.append(out.get(_name, 0.0) - before)
+                report_step(len(recorder.losses), recorder.losses[-1])
                 return out
 
             pipe.update = recorded
         self._wrapped = True
+
+
+def report_step(step: int, loss: float, every: int = 100) -> None:
+    """A progress line in the worker's log every ``every`` steps."""
+    if step % every == 0:
+        print(f"step {step}: loss {loss:.4f} ({time.strftime('%H:%M:%S')})", file=sys.stderr, flush=True)
 
 
 def _hf_model_and_tokenizer(pipe: Any) -> Tuple[Any, Any]:
@@ -256,6 +269,7 @@ def step_callback(losses: List[float], step_times: List[float]) -> Any:
                    **kwargs: Any) -> None:
             if logs and "loss" in logs:
                 losses.append(float(logs["loss"]))
+                report_step(len(losses), losses[-1])
 
     return Record()
 
@@ -348,11 +362,13 @@ def load_hf(spec: RunSpec) -> Tuple[Any, Any]:
 def hf_trainer(task: str, model: Any, tokenizer: Any, features: List[Dict[str, Any]], args: Any,
                callbacks: Sequence[Any] = ()) -> Any:
     """transformers' ``Trainer`` (QA) or ``Seq2SeqTrainer`` on ``features``, not yet trained."""
-    from transformers import Seq2SeqTrainer, Trainer
+    from transformers import PrinterCallback, Seq2SeqTrainer, Trainer
 
     cls = Trainer if task == "qa" else Seq2SeqTrainer
-    return cls(model=model, args=args, train_dataset=features, data_collator=data_collator(task, tokenizer, model),
-               callbacks=list(callbacks))
+    trainer = cls(model=model, args=args, train_dataset=features,
+                  data_collator=data_collator(task, tokenizer, model), callbacks=list(callbacks))
+    trainer.remove_callback(PrinterCallback)  # with logging_steps=1 it would print every step's logs
+    return trainer
 
 
 def _pipe_settings(spec: RunSpec) -> Dict[str, Any]:
@@ -454,8 +470,8 @@ def score_test(spec: RunSpec, trained: str) -> Tuple[Dict[str, Optional[float]],
         field_name = FIELDS[spec.task]
         examples = list(create_seq2seq_corpus(Path(spec.test), field=field_name)(nlp))
     scores = nlp.evaluate(examples)
-    keep = {k: v for k, v in scores.items() if isinstance(v, (int, float)) and not k.endswith("_per_type")}
-    return {k: v for k, v in keep.items() if k not in ("speed",)}, len(examples)
+    prefix = QUALITY[spec.task].split("_")[0] + "_"  # translation_, summary_, qa_ (not spaCy's token_*)
+    return {k: v for k, v in scores.items() if k.startswith(prefix) and isinstance(v, (int, float))}, len(examples)
 
 
 def run_side(spec: RunSpec) -> SideResult:

@@ -1,0 +1,94 @@
+"""scripts/benchmark_training.py: ours (`spacy train`) vs. the Hugging Face Trainer from the same
+initial weights, on tiny models built by fixtures, a few steps."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from conftest import run_script
+from qa_fixtures import qa_models, squad_file  # noqa: F401
+from seq2seq_fixtures import SENTENCES, seq2seq_models  # noqa: F401
+
+from spacy_task_pipes.bench.training import loss_windows, median_step_seconds, seconds_per_step
+
+
+def _parallel_files(tmp_path: Path, n: int = 48):
+    """Aligned source/target lines from the fixtures' sentences (Spanish -> Portuguese)."""
+    spa, por = SENTENCES[5:10], SENTENCES[10:15]
+    src, tgt = tmp_path / "pairs.spa", tmp_path / "pairs.por"
+    src.write_text("\n".join(f"{spa[i % 5]} {i}" for i in range(n)) + "\n", encoding="utf-8")
+    tgt.write_text("\n".join(f"{por[i % 5]} {i}" for i in range(n)) + "\n", encoding="utf-8")
+    return src, tgt
+
+
+def _check_both_sides(out: Path, steps: int, window: int) -> dict:
+    summary = json.loads(out.read_text(encoding="utf-8"))
+    for side in ("ours", "ref"):
+        (run,) = summary[side]["runs"]
+        assert run["steps"] == steps
+        assert len(run["loss_windows"]) == math.ceil(steps / window)
+        assert all(math.isfinite(v) and v > 0 for v in run["loss_windows"])
+        assert run["quality"] is not None and run["n_test"] > 0
+        assert run["wall_seconds"] > 0 and run["seconds_per_step"] > 0
+    # the same initial weights: each side's loaded model gives the same loss on the same batch
+    (probe_diff,) = summary["initial_probe_loss_difference"]
+    assert abs(probe_diff) < 1e-4, summary["initial_probe_loss_difference"]
+    # and the first optimizer step (different examples, same weights) starts from about the same loss
+    ours, ref = summary["ours"]["runs"][0]["first_step_loss"], summary["ref"]["runs"][0]["first_step_loss"]
+    assert abs(ours - ref) < 0.1 * ref
+    assert summary["time_ratio"] > 0 and summary["quality_difference"] is not None
+    png = Path(summary["png"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return summary
+
+
+def test_translation_both_sides_from_the_same_weights(tmp_path, seq2seq_models):  # noqa: F811
+    src, tgt = _parallel_files(tmp_path)
+    out = tmp_path / "bench" / "translation.json"
+    res = run_script("benchmark_training", "--task", "translation", "--output", out,
+                     "--model", seq2seq_models["t5-train"], "--source", src, "--target", tgt,
+                     "--train-slice", "0:32", "--dev-slice", "32:36", "--test-slice", "36:48",
+                     "--steps", "4", "--batch-size", "8", "--window", "2", "--eval-max-new-tokens", "8")
+    assert res.exit_code == 0, res.output
+    summary = _check_both_sides(out, steps=4, window=2)
+    assert summary["settings"]["initial"]["model"] == str(seq2seq_models["t5-train"])
+    printed = json.loads(res.stdout.strip().splitlines()[-1])
+    assert set(printed) >= {"ours", "ref", "quality_difference", "time_ratio"}
+
+
+@pytest.mark.slow
+def test_qa_both_sides_from_the_same_weights(tmp_path, qa_models):  # noqa: F811
+    squad = squad_file(tmp_path, n_articles=6, n_paragraphs=2)
+    out = tmp_path / "bench" / "qa.json"
+    res = run_script("benchmark_training", "--task", "qa", "--output", out, "--model", qa_models["bert"],
+                     "--data", squad, "--train-slice", "0:3", "--dev-slice", "3:4", "--test-slice", "4:",
+                     "--steps", "3", "--batch-size", "4", "--window", "2", "--max-seq-length", "64",
+                     "--doc-stride", "32", "--learning-rate", "1e-4")
+    assert res.exit_code == 0, res.output
+    _check_both_sides(out, steps=3, window=2)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "parsing"], "--task: 'parsing' is not one of translation, summarization, qa."),
+    (["--task", "qa", "--steps", "0"], "--steps must be >= 1, got 0."),
+    (["--task", "translation", "--source", "missing.spa"], "--source: file not found: missing.spa"),
+    (["--task", "qa", "--output", "out.txt"], "--output: out.txt must end in .json"),
+])
+def test_bad_argument_is_one_line(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    res = run_script("benchmark_training", *args)
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], res.output
+
+
+def test_loss_windows_and_seconds_per_step():
+    assert loss_windows([4.0, 2.0, 3.0, 1.0, 5.0], 2) == [3.0, 2.0, 5.0]
+    # an evaluation between two steps is one long gap: in the mean (throughput), not the median
+    assert seconds_per_step([0.0, 1.0, 2.0, 12.0, 13.0]) == 3.25
+    assert median_step_seconds([0.0, 1.0, 2.0, 12.0, 13.0]) == 1.0
+    assert seconds_per_step([5.0]) is None
+    with pytest.raises(ValueError, match="--window"):
+        loss_windows([1.0], 0)
