@@ -7,40 +7,12 @@ from pathlib import Path
 
 import typer
 
+from spacy_task_pipes.bench.training import hf_trainer, qa_train_features
 from spacy_task_pipes.io import normal_modes, write_json_atomic
-from spacy_task_pipes.qa.decode import char_to_token_labels
 from spacy_task_pipes.qa.data import read_squad_json
 from spacy_task_pipes.cli import existing_file, fail, output_file, user_errors
 
 app = typer.Typer(add_completion=False)
-
-
-def build_train_features(tokenizer, paragraphs, max_seq_length: int, doc_stride: int):
-    """One feature per (question, window), labelled as the spaCy component labels them
-    (first gold answer; CLS where the answer is not fully inside the window)."""
-    questions, contexts, spans = [], [], []
-    for para in paragraphs:
-        for qa in para["qas"]:
-            questions.append(qa["question"])
-            contexts.append(para["context"])
-            ans = qa["answers"][0] if qa["answers"] else None
-            spans.append(None if ans is None else (ans["start"], ans["start"] + len(ans["text"])))
-    enc = tokenizer(questions, contexts, truncation="only_second", max_length=max_seq_length,
-                    stride=doc_stride, return_overflowing_tokens=True, padding=False)
-    names = [k for k in tokenizer.model_input_names if k in enc]
-    features = []
-    for k, encoding in enumerate(enc.encodings):
-        ids = enc["input_ids"][k]
-        cls_index = ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in ids else 0
-        span = spans[enc["overflow_to_sample_mapping"][k]]
-        if span is None:
-            start, end = cls_index, cls_index
-        else:
-            start, end = char_to_token_labels(encoding.offsets, encoding.sequence_ids, span[0], span[1], cls_index)
-        feature = {name: enc[name][k] for name in names}
-        feature.update(start_positions=start, end_positions=end)
-        features.append(feature)
-    return features, len(questions)
 
 
 @app.command()
@@ -72,8 +44,7 @@ def main(
         typer.secho("transformers.Trainer needs accelerate: pip install 'accelerate>=0.26'", fg="red", err=True)
         raise typer.Exit(1)
     import torch
-    from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding,
-                              Trainer, TrainingArguments, set_seed)
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, TrainingArguments, set_seed
 
     try:
         paragraphs = list(read_squad_json(train_path, articles or None, max_questions))
@@ -83,7 +54,7 @@ def main(
     set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(model_name, use_fast=True)
     model = AutoModelForQuestionAnswering.from_pretrained(model_name)
-    features, n_questions = build_train_features(tokenizer, paragraphs, max_seq_length, doc_stride)
+    features, n_questions = qa_train_features(tokenizer, paragraphs, max_seq_length, doc_stride)
     args = TrainingArguments(
         output_dir=str(output_dir / "trainer"),
         learning_rate=learning_rate,
@@ -101,8 +72,7 @@ def main(
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=features,
-                      data_collator=DataCollatorWithPadding(tokenizer))
+    trainer = hf_trainer("qa", model, tokenizer, features, args)
     result = trainer.train()
     model.save_pretrained(str(output_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(output_dir))
