@@ -19,7 +19,7 @@ SUBPACKAGES = ("hf", "ner", "qa", "seq2seq", "bench", "annotate", "demo", "safet
 # what each sub-package may import from the package, besides itself and SHARED
 ALLOWED: Dict[str, Set[str]] = {
     "hf": {"safety"},
-    "ner": set(),
+    "ner": {"annotate", "safety"},  # bootstrap_job: the sharded bootstrap runs on the annotate job
     "qa": {"hf"},
     "seq2seq": {"hf"},
     "annotate": {"safety"},

@@ -31,7 +31,7 @@ from .annotator import (
 )
 from .job import ENGINES, Engine, JobSummary, make_engine, run_annotate
 from .local import LocalEngine
-from .output import OutputFormat, OutputSpec, ShardStore
+from .output import JOB_FILE, PIPELINE_DIR, STATS_FILE, OutputFormat, OutputSpec, ShardStore
 from .ray_engine import RayEngine, RayOptions
 from .records import (
     InputFormat,
@@ -50,7 +50,7 @@ __all__ = [
     "output_fields",
     "ENGINES", "Engine", "JobSummary", "make_engine", "run_annotate",
     "LocalEngine",
-    "OutputFormat", "OutputSpec", "ShardStore",
+    "JOB_FILE", "PIPELINE_DIR", "STATS_FILE", "OutputFormat", "OutputSpec", "ShardStore",
     "MissingDependencyError", "RayEngine", "RayOptions",
     "InputFormat", "InputPlan", "InputRecord", "InputSource", "ShardSpec", "detect_format", "plan_input", "read_shard",
 ]

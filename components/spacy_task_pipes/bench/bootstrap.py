@@ -10,6 +10,7 @@ import hashlib
 import json
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,11 +159,12 @@ def kill_campaign(corpus: Path, patterns: Path, work_dir: Path, kills: int, extr
     reference = run_cli(cli_command(corpus, patterns, whole, ["--overwrite", *extra]))
     total = reference["seconds"]
     out = work_dir / "kills-resumed"
+    shutil.rmtree(out, ignore_errors=True)  # a killed --overwrite may not have cleared an older job yet
     rng = random.Random(seed)
     done, attempts, shards_seen = 0, 0, []
     first = True
     while done < kills:
-        args = ["--overwrite" if first else "--resume", *extra]
+        args = [*([] if first else ["--resume"]), *extra]
         proc = subprocess.Popen(cli_command(corpus, patterns, out, args), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         delay = rng.uniform(0.3, max(0.5, 2 * total / kills))  # the kills spread over the job

@@ -33,6 +33,9 @@ from spacy.language import Language
 from tqdm import tqdm
 
 from ..annotate import (
+    JOB_FILE,
+    PIPELINE_DIR,
+    STATS_FILE,
     DocSplit,
     InputSource,
     JobSummary,
@@ -45,7 +48,6 @@ from ..annotate import (
     read_shard,
     run_annotate,
 )
-from ..annotate.output import JOB_FILE, PIPELINE_DIR, STATS_FILE
 from ..io import PathLike, clean_stale_temporaries, replace_dir_atomic, write_json_atomic
 from ..safety import safe_load
 from .bootstrap import Pattern, check_unmatched
