@@ -289,3 +289,20 @@ def test_resume_reuses_the_lower_case_words_while_the_input_is_unchanged(tmp_pat
     result = runner.invoke(bootstrap_cli.app, [str(TEXTS), str(PATTERNS), str(out), "--sharded", "--no-progress",
                                                *map(str, args), "--resume", "--lower-words-texts", "10"])
     assert counted and result.exit_code == 2 and "rules differ" in result.output
+
+
+@pytest.mark.slow
+def test_the_benchmark_reports_memory_and_a_kill_campaign(tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark_bootstrap.py"), str(report_path), "--work-dir",
+         str(tmp_path / "work"), "--engine-texts", "0", "--sizes", "300,900", "--kills", "2", "--kill-texts", "4000",
+         "--kill-shard-size", "250", "--shard-size", "300"],
+        capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(report_path.read_text())
+    assert [row["texts"] for row in report["memory"]] == [300, 900]
+    assert all(0 < row["peak_rss_mb_tree"] < 2000 for row in report["memory"])
+    kills = report["kills"]
+    assert kills["identical_shards"] and kills["identical_stats"] and kills["records"] == 4000
+    assert kills["duplicate_ids"] == kills["missing_ids"] == 0

@@ -151,46 +151,67 @@ def record_ids(out: Path) -> List[str]:
             for line in p.read_text("utf-8").splitlines()]
 
 
+def _parts(out: Path) -> int:
+    return len(list(out.glob("part-*.jsonl")))
+
+
+def _kill_point(proc: subprocess.Popen, out: Path, rng: random.Random, shard_seconds: float) -> Optional[float]:
+    """Wait for a random point of the run and SIGKILL it there: a quarter of the kills fall in
+    the first seconds (start-up, the lower-case word count, the pipeline written), the rest
+    after the run's next shard appears, a random part of one shard's time later (mid-shard,
+    mid-write). Returns the seconds into the run, or None when the run ended first."""
+    start = time.perf_counter()
+    if rng.random() < 0.25:
+        deadline = start + rng.uniform(0.3, 5.0)
+    else:
+        before = _parts(out)
+        while _parts(out) <= before and proc.poll() is None:
+            time.sleep(0.01)
+        deadline = time.perf_counter() + rng.uniform(0.0, shard_seconds)
+    while time.perf_counter() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    if proc.poll() is not None:
+        return None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return time.perf_counter() - start
+
+
 def kill_campaign(corpus: Path, patterns: Path, work_dir: Path, kills: int, extra: Sequence[str],
                   seed: int = 0, log: Callable[[str], None] = print) -> Dict[str, Any]:
     """An uninterrupted run, then one job SIGKILLed ``kills`` times at random points (each
-    restart with ``--resume``) and finished; both compared shard by shard."""
+    restart with ``--resume``; see :func:`_kill_point`) and finished; both compared shard by
+    shard and id by id."""
     whole = work_dir / "kills-uninterrupted"
     reference = run_cli(cli_command(corpus, patterns, whole, ["--overwrite", *extra]))
     total = reference["seconds"]
+    shard_seconds = total / max(1, _parts(whole))
     out = work_dir / "kills-resumed"
     shutil.rmtree(out, ignore_errors=True)  # a killed --overwrite may not have cleared an older job yet
     rng = random.Random(seed)
-    done, attempts, shards_seen = 0, 0, []
-    first = True
+    done, attempts, shards_seen, points = 0, 0, [], []
     while done < kills:
-        args = [*([] if first else ["--resume"]), *extra]
+        args = [*(["--resume"] if attempts else []), *extra]
         proc = subprocess.Popen(cli_command(corpus, patterns, out, args), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        delay = rng.uniform(0.3, max(0.5, 2 * total / kills))  # the kills spread over the job
-        try:
-            proc.wait(timeout=delay)
-            ended = True
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            ended = False
+        point = _kill_point(proc, out, rng, shard_seconds)
         attempts += 1
-        first = False
-        if ended:
+        if point is None:
             if proc.returncode != 0:
                 raise RuntimeError(f"a resumed run failed (exit {proc.returncode})")
-            log(f"run {attempts} finished before its kill at {delay:.1f}s; the job is done")
+            log(f"run {attempts} finished before its kill; the job is done")
             break
         done += 1
-        shards_seen.append(len(list(out.glob("part-*.jsonl"))))
-        log(f"kill {done}/{kills} at {delay:.1f}s: {shards_seen[-1]} shards done")
+        shards_seen.append(_parts(out))
+        points.append(round(point, 2))
+        log(f"kill {done}/{kills} at {point:.1f}s into the run: {shards_seen[-1]} shards done")
     final = run_cli(cli_command(corpus, patterns, out, ["--resume", *extra]))
     ids = record_ids(out)
     expected = record_ids(whole)
     return {
         "kills": done,
         "runs": attempts + 1,
+        "kill_seconds_into_run": points,
         "kill_points_shards_done": shards_seen,
         "uninterrupted_seconds": total,
         "final_resume_seconds": final["seconds"],
