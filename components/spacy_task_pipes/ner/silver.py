@@ -20,12 +20,14 @@ per shard and merges them over shards.
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence
 
 import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.util import minibatch
 
 from ..io import PathLike
 from .bootstrap import (
@@ -134,15 +136,7 @@ def count_lower_words(nlp: Language, texts: Iterable[str], max_texts: int = 0,
     """The alphabetic words written in lower case in the first ``max_texts`` texts (0: all),
     tokenized by ``nlp``'s tokenizer; ``progress(n)`` after each batch."""
     words: set = set()
-    batch: List[str] = []
-    for i, text in enumerate(texts):
-        if max_texts and i >= max_texts:
-            break
-        batch.append(text)
-        if len(batch) == 1000:
-            words |= _lower_words(nlp, batch, progress)
-            batch = []
-    if batch:
+    for batch in minibatch(islice(texts, max_texts or None), 1000):
         words |= _lower_words(nlp, batch, progress)
     return words
 
