@@ -306,3 +306,28 @@ def test_the_benchmark_reports_memory_and_a_kill_campaign(tmp_path: Path) -> Non
     kills = report["kills"]
     assert kills["identical_shards"] and kills["identical_stats"] and kills["records"] == 4000
     assert kills["duplicate_ids"] == kills["missing_ids"] == 0
+
+
+def test_reloading_the_pipeline_between_shards_changes_no_output(tmp_path: Path) -> None:
+    """The annotator reloads its pipeline once the memory zones have indexed enough transient
+    strings (the vocab's hash tables keep a deleted cell for each); the shards, records and
+    stats are those of a pipeline that is never reloaded."""
+    from spacy_task_pipes.annotate import Annotator, DocSplit, PipelineSpec
+    from spacy_task_pipes.annotate.records import InputFormat, InputSource, plan_input, read_shard
+
+    run_bootstrap(TEXTS, tmp_path / "out", "--shard-size", 200)
+    spec = PipelineSpec(model=str(tmp_path / "out" / "_pipeline"), batch_size=32)
+    plan = plan_input(InputSource(str(TEXTS), InputFormat.JSONL), 200)
+    results = {}
+    for name, after in (("never", 10**12), ("every_shard", 1)):
+        annotator = Annotator.for_pipeline(spec, keep_docs=True, split=DocSplit(0.2))
+        annotator.reload_after_strings = after
+        first = annotator.nlp
+        shards = [annotator.annotate(read_shard(plan.source, s), s.index) for s in plan.shards]
+        results[name] = [(r.docbin, r.dev_docbin, r.records, r.stats) for r in shards]
+        results[name + "_reloads"] = (annotator.reloads, annotator.nlp is first)
+    assert len(plan.shards) == 4
+    assert results["never_reloads"] == (0, True)
+    assert results["every_shard_reloads"] == (4, False)
+    assert results["every_shard"] == results["never"]
+    assert sum(sum(r[3]["silver_ruler"]["entities_per_label"].values()) for r in results["never"]) > 600

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
-from .annotator import Annotator, DocSplit, PipelineSpec, Progress, ShardResult, load_pipeline
+from .annotator import Annotator, DocSplit, PipelineSpec, Progress, ShardResult
 from .records import InputSource, ShardSpec
 
 
@@ -64,7 +64,7 @@ class LocalEngine:
     def _run_here(self, source: InputSource, shards: Sequence[ShardSpec], progress: Progress) -> Iterator[ShardResult]:
         limit_threads(self.threads)
         start = time.perf_counter()
-        annotator = Annotator(load_pipeline(self.pipeline), self.pipeline.batch_size, self.keep_docs, self.split)
+        annotator = Annotator.for_pipeline(self.pipeline, self.keep_docs, self.split)
         self.init_seconds = time.perf_counter() - start
         for spec in shards:
             yield annotator.annotate_shard(source, spec, progress)
@@ -152,5 +152,5 @@ def _annotate_in_worker(pipeline: PipelineSpec, keep_docs: bool, split: Optional
     key = (pipeline, keep_docs, split)
     if key not in _WORKER_ANNOTATORS:
         limit_threads(threads)
-        _WORKER_ANNOTATORS[key] = Annotator(load_pipeline(pipeline), pipeline.batch_size, keep_docs, split)
+        _WORKER_ANNOTATORS[key] = Annotator.for_pipeline(pipeline, keep_docs, split)
     return _WORKER_ANNOTATORS[key].annotate_shard(source, spec)

@@ -39,7 +39,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
 
-from .annotator import Annotator, DocSplit, PipelineSpec, Progress, ShardResult, load_pipeline
+from .annotator import Annotator, DocSplit, PipelineSpec, Progress, ShardResult
 from .local import limit_threads
 from .records import InputSource, MissingDependencyError, ShardSpec
 
@@ -155,7 +155,7 @@ class ShardAnnotator:
         limit_threads(threads)
         # Ray sets CUDA_VISIBLE_DEVICES to the actor's GPU, which is then device 0
         gpu_id = 0 if pipeline.gpu_id >= 0 else -1
-        self.annotator = Annotator(load_pipeline(pipeline, gpu_id=gpu_id), pipeline.batch_size, keep_docs, split)
+        self.annotator = Annotator.for_pipeline(pipeline, keep_docs, split, gpu_id=gpu_id)
         self.source = source
 
     def __call__(self, batch: Dict[str, Any]) -> Dict[str, List[Any]]:
