@@ -74,13 +74,15 @@ def main(
     train_epoch: bool = typer.Option(False, "--train-epoch/--no-train-epoch",
                                      help="Also train one epoch over the largest size's shards (long)"),
     config: Path = typer.Option(Path("configs/ner.cfg"), "--config", help="Training config of --train-epoch"),
+    train_timeout: float = typer.Option(7200.0, "--train-timeout",
+                                        help="Seconds --train-epoch may run before it counts as failed"),
     skip_memory: bool = typer.Option(False, "--skip-memory", help="Reuse the shards of an earlier memory run"),
 ) -> None:
     """Runs the three parts (each run its own process) and prints a table per part."""
     existing_file(texts, "--texts")
     existing_file(patterns, "--patterns")
     at_least(0, engine_texts=engine_texts, kills=kills)
-    at_least(1, repeats=repeats, kill_texts=kill_texts, shard_size=shard_size, batch_size=batch_size,
+    at_least(1, train_timeout=train_timeout, repeats=repeats, kill_texts=kill_texts, shard_size=shard_size, batch_size=batch_size,
              kill_shard_size=kill_shard_size)
     size_list = _sizes(sizes)
     engine_configs = parse_engine_configs(configs)
@@ -133,7 +135,8 @@ def main(
     if train_epoch:
         largest = work_dir / f"scale-{size_list[-1]}"
         report["train"] = {"texts": size_list[-1], **train_one_epoch(
-            existing_file(config, "--config"), largest / "train", largest / "dev", work_dir / "train")}
+            existing_file(config, "--config"), largest / "train", largest / "dev", work_dir / "train",
+            timeout=train_timeout)}
         typer.echo(" ".join(f"{key}={value}" for key, value in report["train"].items()))
         write_json_atomic(report, output_path)
     typer.echo(f"full results in {output_path}")

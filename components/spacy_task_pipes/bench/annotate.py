@@ -94,14 +94,30 @@ class ProcessSeries:
     role: str
     command: str
     samples: List[Tuple[float, float]] = field(default_factory=list)  # (seconds, RSS MB)
+    hwm_mb: float = 0.0  # the kernel's high-water mark (VmHWM) at the last sample, where there is one
 
     @property
     def peak_mb(self) -> float:
-        return max((rss for _, rss in self.samples), default=0.0)
+        """The exact peak RSS up to the last sample where the kernel keeps a high-water mark
+        (Linux), else the largest sample (a short peak between samples is missed)."""
+        return max(max((rss for _, rss in self.samples), default=0.0), self.hwm_mb)
+
+
+def high_water_mark_mb(pid: int) -> Optional[float]:
+    """The peak RSS of process ``pid`` so far (``VmHWM`` of ``/proc/PID/status``, Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return None
 
 
 class RssSampler(threading.Thread):
-    """Samples the RSS of a process and all its descendants every ``interval`` seconds.
+    """Samples the RSS of a process and all its descendants every ``interval`` seconds (and,
+    on Linux, each one's kernel high-water mark, so peaks between samples are not missed).
     A process keeps the most specific role it was seen in (a Ray worker process starts
     idle and becomes an actor)."""
 
@@ -136,6 +152,9 @@ class RssSampler(threading.Thread):
             if ROLE_RANK[role] > ROLE_RANK[series.role]:
                 series.role, series.command = role, command
             series.samples.append((now, round(rss, 1)))
+            hwm = high_water_mark_mb(proc.pid)
+            if hwm is not None:
+                series.hwm_mb = max(series.hwm_mb, round(hwm, 1))
 
     def stop(self) -> List[ProcessSeries]:
         self._stop_event.set()
