@@ -120,7 +120,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         null_score_diff_threshold: float = 0.0,
         align_to_words: bool = True,
         feature_batch_size: int = 32,
-        update_batch_size: int = 8,
+        update_batch_size: int = 4,
         max_windows_per_doc: int = 100_000,
         use_training_dropout: bool = False,
         scorer: Optional[Callable] = None,

@@ -50,7 +50,7 @@ DEFAULT_MODEL_CONFIG = Config().from_str(DEFAULT_QA_MODEL)["model"]
         "null_score_diff_threshold": 0.0,
         "align_to_words": True,
         "feature_batch_size": 32,
-        "update_batch_size": 8,
+        "update_batch_size": 4,
         "max_windows_per_doc": 100_000,
         "use_training_dropout": False,
         "scorer": {"@scorers": "spacy_task_pipes.squad_scorer.v1"},
