@@ -92,3 +92,35 @@ def test_loss_windows_and_seconds_per_step():
     assert seconds_per_step([5.0]) is None
     with pytest.raises(ValueError, match="--window"):
         loss_windows([1.0], 0)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_side_process_ends_with_the_benchmark():
+    """A benchmark killed mid-run (SIGTERM, or SIGKILL) leaves no side training on: the side's
+    process is started with the preexec hook run_worker uses and gets SIGTERM when it dies."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    code = ("import subprocess, time\n"
+            "from spacy_task_pipes.bench.parity import _end_with_parent\n"
+            "side = subprocess.Popen(['sleep', '120'], preexec_fn=_end_with_parent)\n"
+            "print(side.pid, flush=True)\n"
+            "time.sleep(120)\n")
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        benchmark = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        side = psutil.Process(int(benchmark.stdout.readline()))
+        assert side.is_running() and side.status() != psutil.STATUS_ZOMBIE
+        benchmark.send_signal(sig)
+        benchmark.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if not side.is_running() or side.status() == psutil.STATUS_ZOMBIE:
+                break
+            time.sleep(0.1)
+        else:
+            side.kill()
+            pytest.fail(f"the side process {side.pid} outlived the benchmark ({sig.name})")
