@@ -318,13 +318,13 @@ class Annotator:
         The shard runs in a spaCy memory zone: the strings and lexemes its docs add to the
         vocab are freed at its end (the docs are serialized before), so a worker's memory
         stays flat over any number of shards instead of growing with every new word."""
+        if self.reload is not None and self._transient_strings >= self.reload_after_strings:
+            self._reload()  # before a shard, not after one: a failing load cannot lose finished work
         strings = self.nlp.vocab.strings
         with self.nlp.memory_zone():
             before = len(strings)
             result = self._annotate(records, shard, progress)
             self._transient_strings += len(strings) - before
-        if self.reload is not None and self._transient_strings >= self.reload_after_strings:
-            self._reload()
         release_freed_memory()
         return result
 
