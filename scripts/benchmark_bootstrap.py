@@ -82,8 +82,8 @@ def main(
     existing_file(texts, "--texts")
     existing_file(patterns, "--patterns")
     at_least(0, engine_texts=engine_texts, kills=kills)
-    at_least(1, train_timeout=train_timeout, repeats=repeats, kill_texts=kill_texts, shard_size=shard_size, batch_size=batch_size,
-             kill_shard_size=kill_shard_size)
+    at_least(1, train_timeout=train_timeout, repeats=repeats, kill_texts=kill_texts, shard_size=shard_size,
+             batch_size=batch_size, kill_shard_size=kill_shard_size)
     size_list = _sizes(sizes)
     engine_configs = parse_engine_configs(configs)
     work_dir.mkdir(parents=True, exist_ok=True)

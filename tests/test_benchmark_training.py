@@ -106,8 +106,8 @@ def test_a_side_process_ends_with_the_benchmark():
     import psutil
 
     code = ("import subprocess, time\n"
-            "from spacy_task_pipes.bench.parity import _end_with_parent\n"
-            "side = subprocess.Popen(['sleep', '120'], preexec_fn=_end_with_parent)\n"
+            "from spacy_task_pipes.bench.parity import end_with_parent\n"
+            "side = subprocess.Popen(['sleep', '120'], preexec_fn=end_with_parent)\n"
             "print(side.pid, flush=True)\n"
             "time.sleep(120)\n")
     for sig in (signal.SIGTERM, signal.SIGKILL):

@@ -129,8 +129,9 @@ def _terminate_raises():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _die_with_parent(parent: int) -> None:
-    """In a worker: get SIGTERM when the parent dies (Linux), and exit at once if it already has."""
+def end_with_parent() -> None:
+    """In a child process: get SIGTERM when the parent dies (Linux's ``PR_SET_PDEATHSIG``; a
+    no-op elsewhere). Also a ``preexec_fn`` for ``subprocess``."""
     try:
         import ctypes
 
@@ -138,6 +139,11 @@ def _die_with_parent(parent: int) -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         pass
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a worker: get SIGTERM when the parent dies (Linux), and exit at once if it already has."""
+    end_with_parent()
     if os.getppid() != parent:
         os._exit(1)
 

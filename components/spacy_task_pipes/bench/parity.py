@@ -5,10 +5,8 @@ The training itself is in :mod:`spacy_task_pipes.bench.training`."""
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import subprocess
 import statistics
 import sys
@@ -17,6 +15,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from ..annotate.local import end_with_parent
 from .training import FIELDS, QUALITY, RunSpec, fingerprint, loss_windows, median_step_seconds, seconds_per_step
 
 SIDES = ("ours", "ref")
@@ -112,15 +111,6 @@ def ensure_qa_model(model: Path, seed: int) -> Path:
 # ------------------------------------------------------------------- runs
 
 
-def _end_with_parent() -> None:
-    """In the side's process, before it runs: SIGTERM when the benchmark's process dies (Linux's
-    ``PR_SET_PDEATHSIG``), so a killed benchmark leaves no training running on."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        pass
-
-
 def run_worker(spec: RunSpec, log: Path) -> Dict[str, Any]:
     """One side in its own process (``python -m spacy_task_pipes.bench.training``); its
     output goes to ``log``. Raises ``RuntimeError`` with the log's tail where it fails."""
@@ -133,7 +123,7 @@ def run_worker(spec: RunSpec, log: Path) -> Dict[str, Any]:
     with log.open("w", encoding="utf-8") as f:
         proc = subprocess.run([sys.executable, "-m", "spacy_task_pipes.bench.training", str(spec_path),
                                str(result_path)], stdout=f, stderr=subprocess.STDOUT, env=env,
-                              preexec_fn=_end_with_parent)
+                              preexec_fn=end_with_parent)  # a killed benchmark leaves no side running
     if proc.returncode != 0 or not result_path.exists():
         tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
         raise RuntimeError(f"the {spec.side} run failed (exit {proc.returncode}; log {log}):\n" + "\n".join(tail))
