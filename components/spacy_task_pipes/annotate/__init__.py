@@ -29,7 +29,7 @@ from .annotator import (
     load_pipeline,
     output_fields,
 )
-from .job import ENGINES, Engine, JobSummary, make_engine, run_annotate
+from .job import ENGINES, Engine, JobSummary, input_identity, make_engine, run_annotate
 from .local import LocalEngine
 from .output import JOB_FILE, PIPELINE_DIR, STATS_FILE, OutputFormat, OutputSpec, ShardStore
 from .ray_engine import RayEngine, RayOptions
@@ -48,7 +48,7 @@ from .records import (
 __all__ = [
     "Annotator", "DocSplit", "OutputFields", "PipelineSpec", "ShardResult", "check_model", "load_pipeline",
     "output_fields",
-    "ENGINES", "Engine", "JobSummary", "make_engine", "run_annotate",
+    "ENGINES", "Engine", "JobSummary", "input_identity", "make_engine", "run_annotate",
     "LocalEngine",
     "JOB_FILE", "PIPELINE_DIR", "STATS_FILE", "OutputFormat", "OutputSpec", "ShardStore",
     "MissingDependencyError", "RayEngine", "RayOptions",

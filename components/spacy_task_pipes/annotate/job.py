@@ -69,10 +69,8 @@ def make_engine(name: str, pipeline: PipelineSpec, n_process: int = 1, ray_optio
     raise ValueError(f"Unknown engine {name!r}; use one of {', '.join(ENGINES)}.")
 
 
-def job_identity(plan: InputPlan, output: OutputSpec, model: str,
-                 pipeline: Optional[PipelineSpec] = None) -> Dict[str, Any]:
-    """What must not change between a killed run and its ``--resume``."""
-    source = plan.source
+def input_identity(source: InputSource) -> Dict[str, Any]:
+    """The input file (path, size, modification time) and how its texts are read."""
     stat = Path(source.path).stat()
     return {
         "input": str(Path(source.path).resolve()),
@@ -80,9 +78,18 @@ def job_identity(plan: InputPlan, output: OutputSpec, model: str,
         "input_mtime_ns": stat.st_mtime_ns,
         "input_format": source.format.value,
         "text_field": source.text_field,
+        "encoding": source.encoding,
+    }
+
+
+def job_identity(plan: InputPlan, output: OutputSpec, model: str,
+                 pipeline: Optional[PipelineSpec] = None) -> Dict[str, Any]:
+    """What must not change between a killed run and its ``--resume``."""
+    source = plan.source
+    return {
+        **input_identity(source),
         "id_field": source.id_field,
         "questions_field": source.questions_field,
-        "encoding": source.encoding,
         "model": model,
         "model_fingerprint": model_fingerprint(model),
         "shard_size": output.shard_size,
@@ -126,7 +133,8 @@ def _run_annotate(source: InputSource, output: OutputSpec, engine: Engine, model
     start = time.perf_counter()
     plan = plan_input(source, output.shard_size)
     store = ShardStore(output)
-    store.prepare(job_identity(plan, output, model, getattr(engine, "pipeline", None)), resume=resume, overwrite=overwrite)
+    identity = job_identity(plan, output, model, getattr(engine, "pipeline", None))
+    store.prepare(identity, resume=resume, overwrite=overwrite)
     pending = [spec for spec in plan.shards if not store.is_complete(spec.index)]
     done_records = plan.n_records - sum(spec.size for spec in pending)
     first_result: Optional[float] = None

@@ -43,6 +43,7 @@ from ..annotate import (
     OutputSpec,
     PipelineSpec,
     RayOptions,
+    input_identity,
     make_engine,
     plan_input,
     read_shard,
@@ -94,10 +95,8 @@ def build_rule_pipeline(source: InputSource, patterns: Sequence[Pattern], settin
 
 def lower_words_key(source: InputSource, settings: RuleSettings) -> Dict[str, Any]:
     """What the counted lower-case words depend on (a resumed job reuses them while it matches)."""
-    stat = Path(source.path).stat()
-    return {"input": str(Path(source.path).resolve()), "input_size": stat.st_size, "input_mtime_ns": stat.st_mtime_ns,
-            "format": source.format.value, "text_field": source.text_field, "encoding": source.encoding,
-            "lang": settings.lang, "base_model": settings.base_model, "lower_words_texts": settings.lower_words_texts}
+    return {**input_identity(source), "lang": settings.lang, "base_model": settings.base_model,
+            "lower_words_texts": settings.lower_words_texts}
 
 
 def saved_lower_words(output_dir: Path, key: Dict[str, Any]) -> Optional[List[str]]:
