@@ -21,7 +21,11 @@ dev set picks model-best; the test set only scores):
 - ``self_train_filter``: the same, dropping patterns the teacher agrees with less than
   half of the time;
 - ``self_train_outside``: ``outside`` plus one self-training round whose relabelled data
-  is ``outside`` too (for text where the evidence rules do not hold, such as tweets).
+  is ``outside`` too (for text where the evidence rules do not hold, such as tweets);
+- ``<variant>_dev_filter`` (``rules``, ``outside``, ``evidence``, ``self_train_outside``): the
+  same after ``scripts/filter_patterns.py``'s filter: pattern ids with 3 or more matches on
+  the gold dev texts and a precision below 0.2 there are dropped (the dev set also picks
+  model-best; the test set only scores).
 
 Published figures (BOND's README, entity-level F1 on test, RoBERTa-base) are printed
 beside ours for the BOND sets.
@@ -46,13 +50,18 @@ from spacy_task_pipes.io import write_json_atomic, write_text_atomic
 from spacy_task_pipes.ner.bootstrap import Pattern, RuleMatcher, bootstrap_docs, load_patterns, load_texts
 from spacy_task_pipes.ner.convert import convert_file, read_conll
 from spacy_task_pipes.ner.evaluation import evaluate_ner
+from spacy_task_pipes.ner.pattern_filter import drop_patterns, pattern_precision
 from spacy_task_pipes.ner.self_training import RelabelStats, TrainingFailed, relabel, spacy_train, warm_start_config
 
 app = typer.Typer(add_completion=False)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
-VARIANTS = ("rules", "outside", "evidence", "self_train", "self_train_filter", "self_train_outside")
+BASE_VARIANTS = ("rules", "outside", "evidence", "self_train", "self_train_filter", "self_train_outside")
+DEV_FILTER = "_dev_filter"  # suffix: patterns filtered by their precision on the gold dev set
+DEV_FILTER_BASES = ("rules", "outside", "evidence", "self_train_outside")
+DEV_FILTER_MIN_PRECISION, DEV_FILTER_MIN_MATCHES = 0.2, 3
+VARIANTS = BASE_VARIANTS + tuple(v + DEV_FILTER for v in DEV_FILTER_BASES)
 DATASETS = ("webpage", "twitter", "conll_es", "en", "es")
 PUBLISHED = {  # BOND README: entity-level F1 on test
     "webpage": {"full supervision (RoBERTa)": 72.39, "previous best distant": 51.39, "BOND (RoBERTa)": 65.74},
@@ -161,16 +170,23 @@ def _out_of_dictionary_recall(pred: Sequence[Doc], gold: Sequence[Doc], names: s
 def run_variant(data: Dataset, variant: str, seed: int, config: Path, work: Path, overrides: List[str],
                 student_steps: int = 1000) -> Dict:
     nlp = spacy.blank(data.lang)
-    matcher = RuleMatcher(nlp, data.patterns)
     row: Dict = {"dataset": data.name, "variant": variant, "seed": seed}
     started = time.perf_counter()
+    patterns = data.patterns
+    if variant.endswith(DEV_FILTER):
+        precision = pattern_precision(nlp, patterns, data.dev)
+        dropped = precision.imprecise(DEV_FILTER_MIN_PRECISION, DEV_FILTER_MIN_MATCHES)
+        patterns = drop_patterns(patterns, dropped)
+        row["dropped_patterns"], row["dropped_pattern_ids"] = len(dropped), dropped
+        variant = variant[: -len(DEV_FILTER)]
+    matcher = RuleMatcher(nlp, patterns)
     if variant == "rules":
         metrics, pred = evaluate_ner(nlp, data.test, matcher, thresholds=())
         row.update(_scores(metrics["rules"]))
         row["out_of_dictionary_recall"] = 0.0
         row["seconds"] = round(time.perf_counter() - started, 1)
         return row
-    folder = work / f"{data.name}-{variant}-{seed}"
+    folder = work / f"{data.name}-{row['variant']}-{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     DocBin(docs=data.dev).to_disk(folder / "dev.spacy")
     policy = "outside" if variant in ("outside", "self_train_outside") else "evidence"
@@ -192,7 +208,7 @@ def run_variant(data: Dataset, variant: str, seed: int, config: Path, work: Path
                             log_path=folder / "round1.log")
         summary = stats.to_dict()
         row["added_entities"] = summary["added_entities"]
-        row["dropped_patterns"] = len(summary["dropped_patterns"])
+        row["dropped_patterns"] = row.get("dropped_patterns", 0) + len(summary["dropped_patterns"])
     trained = spacy.load(model)
     metrics, pred = evaluate_ner(trained, data.test, RuleMatcher(trained, data.patterns))
     row.update(_scores(metrics["model"]))
@@ -245,7 +261,7 @@ def main(
     ctx: typer.Context,
     output_path: Path = typer.Argument(..., help="Results JSON (rows per dataset, variant and seed); a .md table beside it"),
     datasets: str = typer.Option("webpage,twitter,conll_es", "--datasets", help=f"Comma-separated: {', '.join(DATASETS)}"),
-    variants: str = typer.Option(",".join(VARIANTS), "--variants", help=f"Comma-separated: {', '.join(VARIANTS)}"),
+    variants: str = typer.Option(",".join(BASE_VARIANTS), "--variants", help=f"Comma-separated: {', '.join(VARIANTS)}"),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated training seeds (means and spread over them)"),
     config_path: Path = typer.Option(ROOT / "configs" / "ner.cfg", "--config", help="spacy train config"),
     work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Keep the corpora and models here (default: a temp folder, removed)"),
@@ -272,7 +288,7 @@ def main(
             data = load_dataset(name, seed=0)
             typer.echo(f"{name}: {data.note}; dev {len(data.dev)} / test {len(data.test)} docs")
             for variant in chosen:
-                for seed in ([0] if variant == "rules" else seed_list):
+                for seed in ([0] if variant.startswith("rules") else seed_list):
                     try:
                         row = run_variant(data, variant, seed, config_path, work, list(ctx.args), student_steps)
                     except TrainingFailed as err:
