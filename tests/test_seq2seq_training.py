@@ -56,7 +56,7 @@ def test_update_loss_equals_hf_cross_entropy(seq2seq_models):
     """The loss of update() (no optimizer step) is the token-mean cross-entropy that
     the HF model computes from labels, also when the examples are split into batches."""
     prefix = "translate Spanish to Portuguese: "
-    nlp = make_seq2seq_nlp("translator", seq2seq_models["t5"], prefix=prefix, batch_token_budget=40)
+    nlp = make_seq2seq_nlp("translator", seq2seq_models["t5"], prefix=prefix, update_token_budget=40)
     pipe = nlp.get_pipe("translator")
     loss = pipe.update(examples_for(nlp, PAIRS))["translator"]
     tok = AutoTokenizer.from_pretrained(str(seq2seq_models["t5"]))
@@ -69,6 +69,41 @@ def test_update_loss_equals_hf_cross_entropy(seq2seq_models):
             total += model(**enc, labels=labels).loss.item() * labels.shape[1]
         n_tokens += labels.shape[1]
     assert loss == pytest.approx(total / n_tokens, rel=1e-4)
+
+
+def test_chunked_update_is_the_update_of_the_whole_batch(seq2seq_models, monkeypatch):
+    """update_token_budget only changes how a step is split: loss and gradients are those of
+    the whole batch padded to its longest example (as the Trainer computes them)."""
+    from spacy_task_pipes.hf import get_hf_shim
+    from spacy_task_pipes.seq2seq import base
+
+    chunks = []
+    real_batches = base.batches_by_token_budget
+
+    def counted(*args):
+        found = real_batches(*args)
+        chunks.append([len(b) for b in found])
+        return found
+
+    monkeypatch.setattr(base, "batches_by_token_budget", counted)
+    results = []
+    for budget in (100_000, 40):
+        nlp = make_seq2seq_nlp("translator", seq2seq_models["t5"], update_token_budget=budget,
+                               use_training_dropout=True)
+        pipe = nlp.get_pipe("translator")
+        loss = pipe.update(examples_for(nlp, PAIRS), drop=0.0)["translator"]
+        model = get_hf_shim(pipe.model).hf_objects.transformer
+        results.append((loss, chunks[-1], {n: p.grad.clone() for n, p in model.named_parameters()
+                                           if p.grad is not None}))
+    (whole_loss, whole_chunks, whole), (chunked_loss, chunked_chunks, chunked) = results
+    assert whole_chunks == [len(PAIRS)] and len(chunked_chunks) > 1 and sum(chunked_chunks) == len(PAIRS)
+    assert chunked_loss == pytest.approx(whole_loss, rel=1e-5)
+    assert whole.keys() == chunked.keys() and whole
+    # float32 sums in another order: compared with the size of the whole gradient (a tensor whose
+    # true gradient is about 0 is rounding noise either way)
+    scale = torch.sqrt(sum(torch.sum(g * g) for g in whole.values()))
+    diff = torch.sqrt(sum(torch.sum((chunked[n] - g) ** 2) for n, g in whole.items()))
+    assert diff <= 1e-4 * scale, (float(diff), float(scale))
 
 
 def test_update_learns_the_pairs(seq2seq_models):

@@ -232,7 +232,7 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
         c = self.cfg
         where = f"[components.{self.name}]"
         for key in ("max_input_length", "max_target_length", "num_beams", "max_new_tokens",
-                    "batch_token_budget", "max_batch_size"):
+                    "batch_token_budget", "max_batch_size", "update_token_budget"):
             if not isinstance(c[key], int) or c[key] < 1:
                 raise ValueError(f"{where} {key} must be an integer >= 1, got {c[key]!r}.")
         for key in ("min_new_tokens", "no_repeat_ngram_size"):
@@ -597,9 +597,10 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
     ) -> Dict[str, float]:
         """Teacher-forced cross-entropy on (reference text, reference ``doc._.<field>``),
         averaged over all target tokens of the examples (label padding is -100, so
-        ignored). Examples are split into length-sorted batches within
-        ``batch_token_budget``; gradients are weighted by each batch's share of the
-        target tokens.
+        ignored). Examples are split into length-sorted chunks within
+        ``update_token_budget`` (padded size: examples x longest input + target); each chunk's
+        gradient is weighted by its share of the target tokens, so they add up to the update of
+        the whole batch, with less padding (the Trainer pads a batch to its longest example).
 
         ``drop`` (``training.dropout`` in ``spacy train``): with ``use_training_dropout = true``
         every dropout probability of the model is set to it; with ``false`` (the default, as the
@@ -620,7 +621,7 @@ class Seq2SeqPipe(HFPipeSerializationMixin, TrainablePipe):
         lengths = [len(a) + len(b) for a, b in zip(inputs, labels)]
         pad_id = self._pad_id()
         total = 0.0
-        for idx in batches_by_token_budget(lengths, self.cfg["batch_token_budget"], self.cfg["max_batch_size"]):
+        for idx in batches_by_token_budget(lengths, self.cfg["update_token_budget"], self.cfg["max_batch_size"]):
             X = {
                 "input_ids": _pad([inputs[i] for i in idx], pad_id),
                 "attention_mask": _pad([[1] * len(inputs[i]) for i in idx], 0),

@@ -53,6 +53,7 @@ def make_translator(
     eval_max_new_tokens: Optional[int],
     batch_token_budget: int,
     max_batch_size: int,
+    update_token_budget: int,
     use_training_dropout: bool,
     scorer: Optional[Callable],
 ) -> TrainablePipe:  # the class is imported when built
@@ -89,6 +90,7 @@ def make_translator(
         "eval_max_new_tokens": 64,
         "batch_token_budget": 8192,
         "max_batch_size": 32,
+        "update_token_budget": 512,
         "use_training_dropout": False,
         "scorer": {"@scorers": "spacy_task_pipes.summarization_scorer.v1"},
     },
@@ -120,6 +122,7 @@ def make_summarizer(
     eval_max_new_tokens: Optional[int],
     batch_token_budget: int,
     max_batch_size: int,
+    update_token_budget: int,
     use_training_dropout: bool,
     scorer: Optional[Callable],
 ) -> TrainablePipe:  # the class is imported when built

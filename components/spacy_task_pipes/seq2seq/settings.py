@@ -46,6 +46,10 @@ BASE_DEFAULTS: Dict[str, Any] = {
     "eval_max_new_tokens": 64,
     "batch_token_budget": 8192,
     "max_batch_size": 64,
+    # training: a step's examples run in length-sorted chunks whose padded size (examples x
+    # longest input + target) stays within this many tokens; their gradients add up to the
+    # step's (the same update), with far less padding than one batch padded to its longest
+    "update_token_budget": 512,
     "use_training_dropout": False,
 }
 
