@@ -50,7 +50,7 @@ from spacy_task_pipes.io import write_json_atomic, write_text_atomic
 from spacy_task_pipes.ner.bootstrap import Pattern, RuleMatcher, bootstrap_docs, load_patterns, load_texts
 from spacy_task_pipes.ner.convert import convert_file, read_conll
 from spacy_task_pipes.ner.evaluation import evaluate_ner
-from spacy_task_pipes.ner.pattern_filter import drop_patterns, pattern_precision
+from spacy_task_pipes.ner.pattern_filter import MIN_MATCHES, MIN_PRECISION, drop_patterns, pattern_precision
 from spacy_task_pipes.ner.self_training import RelabelStats, TrainingFailed, relabel, spacy_train, warm_start_config
 
 app = typer.Typer(add_completion=False)
@@ -60,7 +60,6 @@ SHARED = ROOT.parent / "shared" / "data"
 BASE_VARIANTS = ("rules", "outside", "evidence", "self_train", "self_train_filter", "self_train_outside")
 DEV_FILTER = "_dev_filter"  # suffix: patterns filtered by their precision on the gold dev set
 DEV_FILTER_BASES = ("rules", "outside", "evidence", "self_train_outside")
-DEV_FILTER_MIN_PRECISION, DEV_FILTER_MIN_MATCHES = 0.2, 3
 VARIANTS = BASE_VARIANTS + tuple(v + DEV_FILTER for v in DEV_FILTER_BASES)
 DATASETS = ("webpage", "twitter", "conll_es", "en", "es")
 PUBLISHED = {  # BOND README: entity-level F1 on test
@@ -175,7 +174,7 @@ def run_variant(data: Dataset, variant: str, seed: int, config: Path, work: Path
     patterns = data.patterns
     if variant.endswith(DEV_FILTER):
         precision = pattern_precision(nlp, patterns, data.dev)
-        dropped = precision.imprecise(DEV_FILTER_MIN_PRECISION, DEV_FILTER_MIN_MATCHES)
+        dropped = precision.imprecise(MIN_PRECISION, MIN_MATCHES)
         patterns = drop_patterns(patterns, dropped)
         row["dropped_patterns"], row["dropped_pattern_ids"] = len(dropped), dropped
         variant = variant[: -len(DEV_FILTER)]

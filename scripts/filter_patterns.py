@@ -21,7 +21,7 @@ from spacy.tokens import DocBin
 from spacy_task_pipes.cli import at_least, check_encoding, existing_file, fail, output_file, user_errors
 from spacy_task_pipes.io import iter_jsonl, write_json_atomic, write_text_atomic
 from spacy_task_pipes.ner.bootstrap import PHRASE_ATTRS, load_patterns
-from spacy_task_pipes.ner.pattern_filter import pattern_precision
+from spacy_task_pipes.ner.pattern_filter import MIN_MATCHES, MIN_PRECISION, pattern_precision
 
 app = typer.Typer(add_completion=False)
 
@@ -35,9 +35,10 @@ def main(
     report_path: Optional[Path] = typer.Option(
         None, "--report", help="Per-pattern precision JSON (default: OUTPUT_PATH with .report.json)"),
     min_precision: float = typer.Option(
-        0.2, "--min-precision", help="Drop a pattern id whose precision on the sample is below this (0: keep all)"),
+        MIN_PRECISION, "--min-precision",
+        help="Drop a pattern id whose precision on the sample is below this (0: keep all)"),
     min_matches: int = typer.Option(
-        3, "--min-matches", help="Only judge pattern ids with at least this many matches on the sample"),
+        MIN_MATCHES, "--min-matches", help="Only judge pattern ids with at least this many matches on the sample"),
     lang: str = typer.Option("en", "--lang", "-l", help="Language of the blank tokenizer (as in bootstrap)"),
     phrase_attr: str = typer.Option(
         "LOWER", "--phrase-attr",

@@ -24,6 +24,10 @@ from spacy.tokens import Doc
 
 from .bootstrap import Pattern, RuleMatcher
 
+# The defaults of scripts/filter_patterns.py (and of benchmark_distant's *_dev_filter rows)
+MIN_PRECISION = 0.2
+MIN_MATCHES = 3
+
 
 @dataclass
 class PatternPrecision:
