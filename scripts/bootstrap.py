@@ -34,7 +34,15 @@ from spacy_task_pipes.ner.bootstrap import (
 )
 from spacy_task_pipes.annotate import ENGINES, DocSplit, InputSource, RayOptions, detect_format
 from spacy_task_pipes.annotate.annotator import SPLIT_KEYS
-from spacy_task_pipes.cli import at_least, check_encoding, existing_file, fail, output_file, user_errors
+from spacy_task_pipes.cli import (
+    at_least,
+    check_encoding,
+    existing_file,
+    fail,
+    output_file,
+    phrase_attr_option,
+    user_errors,
+)
 from spacy_task_pipes.io import write_files_atomic
 from spacy_task_pipes.safety import safe_load
 
@@ -54,8 +62,7 @@ def _check_arguments(
         output_file(output_dir / name, "OUTPUT_DIR")
     if not 0.0 <= dev_fraction < 1.0:
         fail(f"--dev-fraction: must be at least 0 and below 1 (e.g. 0.2 for 20% dev), got {dev_fraction}.")
-    if phrase_attr.upper() not in PHRASE_ATTRS:
-        fail(f"--phrase-attr: {phrase_attr!r} is not a token attribute the tokenizer sets; use one of {', '.join(PHRASE_ATTRS)}.")
+    phrase_attr_option(phrase_attr)
     check_encoding(encoding)
 
 

@@ -10,7 +10,7 @@ from spacy.tokens import DocBin
 from spacy_task_pipes.ner.bootstrap import PHRASE_ATTRS, RuleMatcher, load_patterns
 from spacy_task_pipes.io import write_json_atomic, write_text_atomic
 from spacy_task_pipes.ner.evaluation import evaluate_ner, render_comparison
-from spacy_task_pipes.cli import existing_file, fail, load_pipeline, output_file, user_errors
+from spacy_task_pipes.cli import existing_file, load_pipeline, output_file, phrase_attr_option, user_errors
 
 app = typer.Typer(add_completion=False)
 
@@ -36,8 +36,7 @@ def main(
     output_file(metrics_path, "METRICS_PATH")
     if patterns_path:
         existing_file(patterns_path, "--patterns")
-    if phrase_attr.upper() not in PHRASE_ATTRS:
-        fail(f"--phrase-attr: {phrase_attr!r} is not a token attribute the tokenizer sets; use one of {', '.join(PHRASE_ATTRS)}.")
+    phrase_attr_option(phrase_attr)
     if html_path:
         output_file(html_path, "--html")
     if gpu_id >= 0:

@@ -18,7 +18,15 @@ import srsly
 import typer
 from spacy.tokens import DocBin
 
-from spacy_task_pipes.cli import at_least, check_encoding, existing_file, fail, output_file, user_errors
+from spacy_task_pipes.cli import (
+    at_least,
+    check_encoding,
+    existing_file,
+    fail,
+    output_file,
+    phrase_attr_option,
+    user_errors,
+)
 from spacy_task_pipes.io import iter_jsonl, write_json_atomic, write_text_atomic
 from spacy_task_pipes.ner.bootstrap import PHRASE_ATTRS, load_patterns
 from spacy_task_pipes.ner.pattern_filter import MIN_MATCHES, MIN_PRECISION, pattern_precision
@@ -56,9 +64,7 @@ def main(
     if not 0.0 <= min_precision <= 1.0:
         fail(f"--min-precision: must be within [0, 1], got {min_precision}.")
     at_least(1, min_matches=min_matches)
-    if phrase_attr.upper() not in PHRASE_ATTRS:
-        fail(f"--phrase-attr: {phrase_attr!r} is not a token attribute the tokenizer sets; "
-             f"use one of {', '.join(PHRASE_ATTRS)}.")
+    phrase_attr_option(phrase_attr)
     check_encoding(encoding)
     try:
         nlp = spacy.blank(lang)

@@ -114,6 +114,7 @@ def test_min_precision_zero_keeps_every_pattern_and_reports(tmp_path):
     ("not_docbin", "is not a .spacy file"),
     ("drops_all", "drops every pattern"),
     ("bad_precision", "--min-precision: must be within [0, 1]"),
+    ("bad_attr", "--phrase-attr: 'LEMMA' is not a token attribute"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case, message):
     patterns, gold = _files(tmp_path)
@@ -130,6 +131,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case, message):
         patterns.write_text(json.dumps(PATTERNS[0]) + "\n", encoding="utf-8")
     elif case == "bad_precision":
         args += ["--min-precision", "1.5"]
+    elif case == "bad_attr":
+        args += ["--phrase-attr", "LEMMA"]
     result = CliRunner().invoke(_script(), args)
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1

@@ -107,6 +107,17 @@ def at_least(least: int, **options: Optional[int]) -> None:
             fail(f"--{name.replace('_', '-')} must be >= {least}, got {value}.")
 
 
+def phrase_attr_option(value: str, argument: str = "--phrase-attr") -> str:
+    """``value`` upper-cased, or one line and exit 2 when phrase patterns cannot match on it
+    (bootstrap, evaluate_ner and filter_patterns take the same setting)."""
+    from .ner.bootstrap import PHRASE_ATTRS
+
+    if value.upper() not in PHRASE_ATTRS:
+        fail(f"{argument}: {value!r} is not a token attribute the tokenizer sets; "
+             f"use one of {', '.join(PHRASE_ATTRS)}.")
+    return value.upper()
+
+
 def output_file(path: Path, argument: str) -> Path:
     """An output file path: may not exist yet, must not be a directory."""
     if path.is_dir():
