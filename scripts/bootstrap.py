@@ -15,7 +15,6 @@ OUTPUT_DIR/_errors.jsonl and --resume after a kill.
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-import spacy
 import typer
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -36,6 +35,7 @@ from spacy_task_pipes.annotate import ENGINES, DocSplit, InputSource, RayOptions
 from spacy_task_pipes.annotate.annotator import SPLIT_KEYS
 from spacy_task_pipes.cli import (
     at_least,
+    blank_pipeline,
     check_encoding,
     existing_file,
     fail,
@@ -64,13 +64,6 @@ def _check_arguments(
         fail(f"--dev-fraction: must be at least 0 and below 1 (e.g. 0.2 for 20% dev), got {dev_fraction}.")
     phrase_attr_option(phrase_attr)
     check_encoding(encoding)
-
-
-def _blank(lang: str) -> Language:
-    try:
-        return spacy.blank(lang)
-    except ImportError:
-        fail(f"--lang: spaCy has no language {lang!r}; use a code such as en, es, de or xx (multi-language).")
 
 
 def _load_base_model(name: Optional[str]) -> Optional[Language]:
@@ -189,13 +182,13 @@ def main(
         at_least(0, lower_words_texts=lower_words_texts)
         settings = RuleSettings(lang=lang, base_model=base_model or None, phrase_attr=phrase_attr.upper(),
                                 unmatched=unmatched, lower_words_texts=lower_words_texts)
-        _blank(lang)
+        blank_pipeline(lang)
         _sharded(texts_path, patterns, output_dir, settings, DocSplit(dev_fraction, seed, split_by), input_format,
                  text_field, id_field, encoding, shard_size, engine, n_process, workers, address, batch_size,
                  resume, overwrite, progress)
         return
     texts = load_texts(texts_path, encoding=encoding)
-    nlp = _blank(lang)
+    nlp = blank_pipeline(lang)
     matcher = RuleMatcher(nlp, patterns, phrase_attr=phrase_attr)
     base_nlp = _load_base_model(base_model)
     train, dev = split_docs(_annotate(nlp, texts, matcher, base_nlp, unmatched), dev_fraction, seed)

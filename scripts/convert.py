@@ -2,11 +2,9 @@
 
 from pathlib import Path
 
-import spacy
 import typer
-from spacy.language import Language
 
-from spacy_task_pipes.cli import check_encoding, existing_file, fail, output_file, user_errors
+from spacy_task_pipes.cli import blank_pipeline, check_encoding, existing_file, fail, output_file, user_errors
 from spacy_task_pipes.ner.convert import ALIGNMENT_MODES, FORMATS, convert_file
 from spacy_task_pipes.io import write_docbin_atomic
 
@@ -26,13 +24,6 @@ def _check_arguments(input_path: Path, output_path: Path, fmt: str, alignment_mo
     check_encoding(encoding)
 
 
-def _blank(lang: str) -> Language:
-    try:
-        return spacy.blank(lang)
-    except ImportError:
-        fail(f"--lang: spaCy has no language {lang!r}; use a code such as en, es, de or xx (multi-language).")
-
-
 @app.command()
 @user_errors
 def main(
@@ -49,7 +40,7 @@ def main(
     """Convert one annotated file to a .spacy DocBin. Any error names the file and line,
     exits with code 2 and leaves the output untouched."""
     _check_arguments(input_path, output_path, fmt, alignment_mode, encoding, n_sents)
-    docs, report = convert_file(_blank(lang), input_path, fmt, alignment_mode, encoding, n_sents)
+    docs, report = convert_file(blank_pipeline(lang), input_path, fmt, alignment_mode, encoding, n_sents)
     for msg in report.messages:
         typer.secho(msg, fg="yellow", err=True)
     write_docbin_atomic(docs, output_path)

@@ -4,11 +4,9 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import spacy
 import typer
-from spacy.language import Language
 
-from spacy_task_pipes.cli import check_encoding, existing_file, fail, output_file, user_errors
+from spacy_task_pipes.cli import blank_pipeline, check_encoding, existing_file, fail, output_file, user_errors
 from spacy_task_pipes.io import write_docbin_atomic
 from spacy_task_pipes.qa.data import (
     AnswerRepair,
@@ -51,13 +49,6 @@ def _load_hub(hf_dataset: str, hf_config: str, split: str) -> Tuple[Dict[str, An
     return hf_records_to_squad(rows, source), source
 
 
-def _blank(lang: str) -> Language:
-    try:
-        return spacy.blank(lang)
-    except ImportError:
-        fail(f"--lang: spaCy has no language {lang!r}; use a code such as en, es, de or xx (multi-language).")
-
-
 def _report_repairs(repairs: List[AnswerRepair]) -> None:
     for repair in repairs:
         typer.secho(f"repaired: {repair}", fg="yellow", err=True)
@@ -92,7 +83,7 @@ def main(
         data, source = _load_hub(hf_dataset, hf_config, split)
     repairs: List[AnswerRepair] = []
     paragraphs = list(iter_squad_paragraphs(data, source, article_slice, max_questions, repairs))
-    docs = list(squad_docs_from_paragraphs(_blank(lang), paragraphs, split_questions))
+    docs = list(squad_docs_from_paragraphs(blank_pipeline(lang), paragraphs, split_questions))
     if not docs:
         fail(f"{source}: no paragraphs selected (--articles {articles!r}); nothing written.")
     n = write_docbin_atomic(docs, output_path, store_user_data=True)

@@ -6,11 +6,9 @@ import json
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Tuple
 
-import spacy
 import typer
-from spacy.language import Language
 
-from spacy_task_pipes.cli import check_encoding, existing_file, fail, output_file, user_errors
+from spacy_task_pipes.cli import blank_pipeline, check_encoding, existing_file, fail, output_file, user_errors
 from spacy_task_pipes.io import write_docbin_atomic
 from spacy_task_pipes.seq2seq.data import (
     Pair,
@@ -28,13 +26,6 @@ SLICE_HELP = "Record slice START:END (Python slicing, before --limit), e.g. 0:20
 ENCODING_HELP = "Encoding of the input file(s), e.g. latin-1 (a UTF-8 byte-order mark is accepted)"
 
 
-def _blank(lang: str) -> Language:
-    try:
-        return spacy.blank(lang)
-    except ImportError:
-        fail(f"--lang: spaCy has no language {lang!r}; use a code such as en, es, de or xx (multi-language).")
-
-
 def _check_files(output_path: Path, encoding: str, limit: int, **inputs: Optional[Path]) -> None:
     """Every argument mistake is found before any work is done (one line, exit code 2)."""
     for option, path in inputs.items():
@@ -47,7 +38,7 @@ def _check_files(output_path: Path, encoding: str, limit: int, **inputs: Optiona
 
 
 def _write(pairs: Iterable[Pair], output_path: Path, field: str, lang: str, source: str, select: str, limit: int) -> None:
-    nlp = _blank(lang)
+    nlp = blank_pipeline(lang)
     docs, n_read, n_empty_target = [], 0, 0
     try:
         for src, tgt in select_pairs(pairs, parse_slice(select), limit):

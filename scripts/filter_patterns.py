@@ -13,13 +13,13 @@ goes to --report. Bootstrap, self-training and evaluation then read OUTPUT_PATTE
 from pathlib import Path
 from typing import Optional
 
-import spacy
 import srsly
 import typer
 from spacy.tokens import DocBin
 
 from spacy_task_pipes.cli import (
     at_least,
+    blank_pipeline,
     check_encoding,
     existing_file,
     fail,
@@ -66,10 +66,7 @@ def main(
     at_least(1, min_matches=min_matches)
     phrase_attr_option(phrase_attr)
     check_encoding(encoding)
-    try:
-        nlp = spacy.blank(lang)
-    except ImportError:
-        fail(f"--lang: spaCy has no language {lang!r}; use a code such as en, es, de or xx (multi-language).")
+    nlp = blank_pipeline(lang)
     patterns = load_patterns(patterns_path, encoding=encoding)
     try:
         gold = list(DocBin().from_disk(gold_path).get_docs(nlp.vocab))

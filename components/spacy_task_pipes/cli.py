@@ -107,6 +107,16 @@ def at_least(least: int, **options: Optional[int]) -> None:
             fail(f"--{name.replace('_', '-')} must be >= {least}, got {value}.")
 
 
+def blank_pipeline(lang: str, argument: str = "--lang") -> Any:
+    """``spacy.blank(lang)``, or one line and exit 2 when spaCy has no such language."""
+    import spacy
+
+    try:
+        return spacy.blank(lang)
+    except ImportError:
+        fail(f"{argument}: spaCy has no language {lang!r}; use a code such as en, es, de or xx (multi-language).")
+
+
 def phrase_attr_option(value: str, argument: str = "--phrase-attr") -> str:
     """``value`` upper-cased, or one line and exit 2 when phrase patterns cannot match on it
     (bootstrap, evaluate_ner and filter_patterns take the same setting)."""
