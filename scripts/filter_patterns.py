@@ -78,8 +78,9 @@ def main(
              "gold-labelled docs.")
     result = pattern_precision(nlp, patterns, gold, phrase_attr=phrase_attr)
     dropped = result.imprecise(min_precision, min_matches) if min_precision > 0 else []
+    dropped_ids = set(dropped)
     kept_lines = [srsly.json_dumps(record) for lineno, record in iter_jsonl(patterns_path, encoding=encoding)
-                  if str(record.get("id") or f"line{lineno}") not in set(dropped)]
+                  if str(record.get("id") or f"line{lineno}") not in dropped_ids]
     if not kept_lines:
         fail(f"--min-precision {min_precision} drops every pattern of {patterns_path}; lower it.")
     report = result.to_dict()
