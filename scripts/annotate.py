@@ -12,7 +12,6 @@ from typing import Optional
 import typer
 
 from spacy_task_pipes.annotate import (
-    ENGINES,
     InputSource,
     OutputFormat,
     OutputSpec,
@@ -23,7 +22,15 @@ from spacy_task_pipes.annotate import (
     make_engine,
     run_annotate,
 )
-from spacy_task_pipes.cli import at_least, check_encoding, check_inference_options, existing_file, fail, user_errors
+from spacy_task_pipes.cli import (
+    at_least,
+    check_encoding,
+    check_inference_options,
+    existing_file,
+    fail,
+    job_options,
+    user_errors,
+)
 
 app = typer.Typer(add_completion=False)
 
@@ -66,10 +73,7 @@ def main(
     existing_file(input_path, "INPUT_PATH")
     if code is not None:
         existing_file(code, "--code")
-    if engine not in ENGINES:
-        fail(f"--engine: unknown engine {engine!r}; use one of {', '.join(ENGINES)}.")
-    if resume and overwrite:
-        fail("--resume and --overwrite exclude each other.")
+    job_options(engine, resume, overwrite)
     if len(csv_delimiter) != 1:
         fail(f"--csv-delimiter: one character, got {csv_delimiter!r}.")
     at_least(1, batch_size=batch_size, shard_size=shard_size, n_process=n_process, workers=workers,

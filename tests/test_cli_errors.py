@@ -37,6 +37,11 @@ CASES = [
     ("benchmark_seq2seq", lambda t: [t / "o.json", "--translation-data", MISSING], "--translation-data: file not found"),
     ("benchmark_seq2seq", lambda t: [t / "o.json", "--translation-data", _empty(t, "s.txt"), "--model", t / "none"], "--model: no model at"),
     ("check_package", lambda t: ["xx_no_such_package", "--text", "hi", "--label", "X"], "NAME: no installed package"),
+    # annotate and bootstrap --sharded run the same batch job and check its options with one helper
+    ("annotate", lambda t: ["x", _empty(t, "in.jsonl"), t / "out", "--engine", "spark"], "--engine: unknown engine 'spark'"),
+    ("annotate", lambda t: ["x", _empty(t, "in.jsonl"), t / "out", "--resume", "--overwrite"], "--resume and --overwrite exclude each other"),
+    ("bootstrap", lambda t: [_empty(t, "in.jsonl"), "assets/en/patterns.jsonl", t / "out", "--sharded", "--engine", "spark"], "--engine: unknown engine 'spark'"),
+    ("bootstrap", lambda t: [_empty(t, "in.jsonl"), "assets/en/patterns.jsonl", t / "out", "--sharded", "--resume", "--overwrite"], "--resume and --overwrite exclude each other"),
 ]
 
 

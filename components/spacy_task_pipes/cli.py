@@ -128,6 +128,17 @@ def phrase_attr_option(value: str, argument: str = "--phrase-attr") -> str:
     return value.upper()
 
 
+def job_options(engine: str, resume: bool, overwrite: bool) -> None:
+    """One line and exit 2 for an unknown ``--engine`` or ``--resume`` with ``--overwrite``
+    (annotate and ``bootstrap --sharded`` run the same batch job)."""
+    from .annotate.job import ENGINES
+
+    if engine not in ENGINES:
+        fail(f"--engine: unknown engine {engine!r}; use one of {', '.join(ENGINES)}.")
+    if resume and overwrite:
+        fail("--resume and --overwrite exclude each other.")
+
+
 def output_file(path: Path, argument: str) -> Path:
     """An output file path: may not exist yet, must not be a directory."""
     if path.is_dir():
