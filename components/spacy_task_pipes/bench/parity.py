@@ -90,13 +90,15 @@ def write_qa_splits(squad: Path, slices: Dict[str, slice], limits: Dict[str, int
     return counts
 
 
-def ensure_seq2seq_model(model: Path, pairs: Sequence[Tuple[str, str]], size: str, seed: int) -> Path:
-    """A random T5 of ``size`` with a tokenizer trained on ``pairs`` at ``model`` (kept if it exists)."""
-    from .seq2seq import build_t5_model_dir
+def ensure_seq2seq_model(model: Path, pairs: Sequence[Tuple[str, str]], size: str, seed: int,
+                         arch: str = "t5") -> Path:
+    """A random ``arch`` model of ``size`` with a tokenizer trained on ``pairs`` at ``model``
+    (kept if it exists)."""
+    from .seq2seq import build_seq2seq_model_dir
 
     if (model / "config.json").exists():
         return model
-    return build_t5_model_dir((t for pair in pairs for t in pair), model, size=size, seed=seed)
+    return build_seq2seq_model_dir((t for pair in pairs for t in pair), model, arch=arch, size=size, seed=seed)
 
 
 def ensure_qa_model(model: Path, seed: int) -> Path:

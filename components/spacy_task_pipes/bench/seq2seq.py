@@ -1,5 +1,5 @@
-"""Seq2seq benchmark helpers: build a randomly initialised T5 model (t5-small-sized
-or tiny) with a SentencePiece tokenizer trained on local text, read the benchmark
+"""Seq2seq benchmark helpers: build a randomly initialised T5 (or a BART of a T5 size's
+shape; t5-small-sized, mini or tiny) with a SentencePiece tokenizer trained on local text, read the benchmark
 inputs, and time our ``translator``/``summarizer`` against transformers'
 ``translation``/``summarization`` pipelines and a bare length-sorted batched
 ``model.generate`` on the very same model object.
@@ -67,10 +67,31 @@ def train_sentencepiece(texts: Iterable[str], prefix: PathLike, vocab_size: int,
     return prefix.with_suffix(".model")
 
 
-def build_t5_model_dir(
+ARCHITECTURES = ("t5", "bart")
+
+
+def _bart_config(tokenizer: Any, shape: Dict[str, Any], max_length: int) -> Any:
+    """A ``BartConfig`` of a T5 size's shape (the same d_model, layers, heads, FFN width and
+    tokenizer): learned absolute positions instead of T5's relative attention bias."""
+    from transformers import BartConfig
+
+    return BartConfig(
+        vocab_size=len(tokenizer), d_model=shape["d_model"], encoder_layers=shape["num_layers"],
+        decoder_layers=shape["num_decoder_layers"], encoder_attention_heads=shape["num_heads"],
+        decoder_attention_heads=shape["num_heads"], encoder_ffn_dim=shape["d_ff"], decoder_ffn_dim=shape["d_ff"],
+        activation_function="relu", dropout=0.1, attention_dropout=0.0, activation_dropout=0.0,
+        max_position_embeddings=max_length, pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.pad_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id, forced_eos_token_id=tokenizer.eos_token_id,
+        scale_embedding=True, tie_word_embeddings=True,
+    )
+
+
+def build_seq2seq_model_dir(
     texts: Iterable[str],
     output_dir: PathLike,
     *,
+    arch: str = "t5",
     size: str = "t5-small",
     vocab_size: Optional[int] = None,
     seed: int = 0,
@@ -78,13 +99,18 @@ def build_t5_model_dir(
     initializer_factor: float = 1.0,
 ) -> Path:
     """Train a SentencePiece tokenizer on ``texts`` and save a randomly initialised
-    ``T5ForConditionalGeneration`` of ``size`` with it (safetensors +
-    tokenizer files) in ``output_dir``, loadable by spaCy and transformers."""
+    encoder-decoder of ``size``'s shape (safetensors + tokenizer files) in ``output_dir``,
+    loadable by spaCy and transformers. ``arch``: ``t5`` (``T5ForConditionalGeneration``,
+    relative attention bias) or ``bart`` (``BartForConditionalGeneration`` of the same shape:
+    learned absolute positions, which a random model learns to align with far sooner; see
+    docs/results.md). ``initializer_factor`` is T5's init scale (ignored for BART)."""
     import torch
-    from transformers import T5Config, T5ForConditionalGeneration
+    from transformers import BartForConditionalGeneration, T5Config, T5ForConditionalGeneration
 
     from ..hf.tokenizers import t5_tokenizer
 
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {arch!r}: use one of {', '.join(ARCHITECTURES)}.")
     if size not in MODEL_SIZES:
         raise ValueError(f"Unknown model size {size!r}: use one of {sorted(MODEL_SIZES)}.")
     shape = dict(MODEL_SIZES[size])
@@ -96,15 +122,23 @@ def build_t5_model_dir(
         spm_file = train_sentencepiece(texts, Path(tmp) / "spiece", vocab)
         tokenizer = t5_tokenizer(spm_file, model_max_length=max_length)
         tokenizer.save_pretrained(str(output_dir))
-    config = T5Config(
-        vocab_size=len(tokenizer), decoder_start_token_id=tokenizer.pad_token_id,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        dropout_rate=0.1, initializer_factor=initializer_factor, feed_forward_proj="relu", **shape,
-    )
     torch.manual_seed(seed)
-    model = T5ForConditionalGeneration(config).eval()
+    if arch == "bart":
+        model = BartForConditionalGeneration(_bart_config(tokenizer, shape, max_length)).eval()
+    else:
+        config = T5Config(
+            vocab_size=len(tokenizer), decoder_start_token_id=tokenizer.pad_token_id,
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+            dropout_rate=0.1, initializer_factor=initializer_factor, feed_forward_proj="relu", **shape,
+        )
+        model = T5ForConditionalGeneration(config).eval()
     model.save_pretrained(str(output_dir), safe_serialization=True)
     return normal_modes(output_dir)  # save_pretrained writes model.safetensors 0600
+
+
+def build_t5_model_dir(texts: Iterable[str], output_dir: PathLike, **kwargs: Any) -> Path:
+    """``build_seq2seq_model_dir`` with ``arch="t5"``."""
+    return build_seq2seq_model_dir(texts, output_dir, arch="t5", **kwargs)
 
 
 # ------------------------------------------------------------------- inputs
