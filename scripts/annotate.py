@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from spacy_task_pipes.annotate import (
+    ENGINES,
     InputSource,
     OutputFormat,
     OutputSpec,
@@ -73,7 +74,7 @@ def main(
     existing_file(input_path, "INPUT_PATH")
     if code is not None:
         existing_file(code, "--code")
-    job_options(engine, resume, overwrite)
+    job_options(engine, ENGINES, resume, overwrite)
     if len(csv_delimiter) != 1:
         fail(f"--csv-delimiter: one character, got {csv_delimiter!r}.")
     at_least(1, batch_size=batch_size, shard_size=shard_size, n_process=n_process, workers=workers,

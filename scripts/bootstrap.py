@@ -31,7 +31,7 @@ from spacy_task_pipes.ner.bootstrap import (
     load_texts,
     split_docs,
 )
-from spacy_task_pipes.annotate import DocSplit, InputSource, RayOptions, detect_format
+from spacy_task_pipes.annotate import ENGINES, DocSplit, InputSource, RayOptions, detect_format
 from spacy_task_pipes.annotate.annotator import SPLIT_KEYS
 from spacy_task_pipes.cli import (
     at_least,
@@ -105,7 +105,7 @@ def _sharded(texts_path: Path, patterns, output_dir: Path, settings, split: DocS
              workers: int, address: str, batch_size: int, resume: bool, overwrite: bool, progress: bool) -> None:
     from spacy_task_pipes.ner.bootstrap_job import bootstrap_corpus
 
-    job_options(engine, resume, overwrite)
+    job_options(engine, ENGINES, resume, overwrite)
     at_least(1, shard_size=shard_size, n_process=n_process, workers=workers, batch_size=batch_size)
     source = InputSource(str(texts_path), detect_format(texts_path, input_format or None), text_field=text_field,
                          id_field=id_field, encoding=encoding)

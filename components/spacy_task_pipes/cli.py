@@ -17,7 +17,7 @@ import errno
 import functools
 import re
 from pathlib import Path
-from typing import Any, Callable, Dict, NoReturn, Optional, TypeVar
+from typing import Any, Callable, Dict, NoReturn, Optional, Sequence, TypeVar
 
 import typer
 
@@ -128,13 +128,11 @@ def phrase_attr_option(value: str, argument: str = "--phrase-attr") -> str:
     return value.upper()
 
 
-def job_options(engine: str, resume: bool, overwrite: bool) -> None:
-    """One line and exit 2 for an unknown ``--engine`` or ``--resume`` with ``--overwrite``
-    (annotate and ``bootstrap --sharded`` run the same batch job)."""
-    from .annotate.job import ENGINES
-
-    if engine not in ENGINES:
-        fail(f"--engine: unknown engine {engine!r}; use one of {', '.join(ENGINES)}.")
+def job_options(engine: str, engines: Sequence[str], resume: bool, overwrite: bool) -> None:
+    """One line and exit 2 for an ``--engine`` not in ``engines`` (``annotate.ENGINES``) or
+    ``--resume`` with ``--overwrite`` (annotate and ``bootstrap --sharded`` run the same batch job)."""
+    if engine not in engines:
+        fail(f"--engine: unknown engine {engine!r}; use one of {', '.join(engines)}.")
     if resume and overwrite:
         fail("--resume and --overwrite exclude each other.")
 
