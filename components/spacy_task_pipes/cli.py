@@ -120,12 +120,13 @@ def blank_pipeline(lang: str, argument: str = "--lang") -> Any:
 def phrase_attr_option(value: str, argument: str = "--phrase-attr") -> str:
     """``value`` upper-cased, or one line and exit 2 when phrase patterns cannot match on it
     (bootstrap, evaluate_ner and filter_patterns take the same setting)."""
-    from .ner.bootstrap import PHRASE_ATTRS
+    from .ner.bootstrap import PHRASE_ATTRS, check_phrase_attr
 
-    if value.upper() not in PHRASE_ATTRS:
+    try:
+        return check_phrase_attr(value)  # the rule RuleMatcher applies
+    except ValueError:
         fail(f"{argument}: {value!r} is not a token attribute the tokenizer sets; "
              f"use one of {', '.join(PHRASE_ATTRS)}.")
-    return value.upper()
 
 
 def job_options(engine: str, engines: Sequence[str], resume: bool, overwrite: bool) -> None:
