@@ -138,6 +138,10 @@ def main(
         0, "--eval-max-new-tokens", help="seq2seq: new tokens when scoring (0: 64 translation, 128 summarization)"),
     repeats: int = typer.Option(
         1, "--repeats", help="Interleaved repeats (ours, ref, ours, ref, ...), repeat r with seed + r"),
+    same_order: bool = typer.Option(
+        False, "--same-order",
+        help="seq2seq: the Trainer takes the batches spacy train took, step by step (a paired comparison: only "
+             "dropout masks and arithmetic differ); without it each side shuffles with its own seeded sampler"),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(0, "--threads", help="torch threads of each side (0: torch's default)"),
     window: int = typer.Option(50, "--window", help="Steps per loss window"),
@@ -146,6 +150,8 @@ def main(
     _check_args(task, steps, batch_size, repeats, window, size, arch)
     at_least(-1, warmup_steps=warmup_steps)
     at_least(0, threads=threads)
+    if same_order and task == "qa":
+        fail("--same-order: only for translation and summarization (the QA Trainer batches windows, not questions).")
     output = output or Path(f"training/bench_training/{task}.json")
     output_file(output, "--output")
     if output.suffix != ".json":
@@ -166,7 +172,7 @@ def main(
         warmup_steps=steps // 10 if warmup_steps < 0 else warmup_steps, weight_decay=weight_decay,
         max_grad_norm=max_grad_norm, seed=seed, threads=threads, eval_num_beams=eval_num_beams,
         eval_max_new_tokens=eval_max_new_tokens or NEW_TOKENS[task], max_seq_length=max_seq_length,
-        doc_stride=doc_stride,
+        doc_stride=doc_stride, same_order=same_order,
     )
     try:
         results = list(interleaved(spec, repeats, _echo))
@@ -177,7 +183,7 @@ def main(
         "command": " ".join(sys.argv), "examples": counts, "slices": slices, "initial": initial_weights(model),
         "steps": steps, "batch_size": batch_size, "learning_rate": spec.learning_rate,
         "warmup_steps": spec.warmup_steps, "weight_decay": weight_decay, "max_grad_norm": max_grad_norm,
-        "repeats": repeats, "seed": seed, "threads": threads, "config": str(config),
+        "repeats": repeats, "seed": seed, "same_order": same_order, "threads": threads, "config": str(config),
         "eval_num_beams": eval_num_beams, "eval_max_new_tokens": spec.eval_max_new_tokens,
     }
     summary = summarize(task, results, window, settings)

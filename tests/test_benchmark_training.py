@@ -11,7 +11,7 @@ from conftest import run_script
 from qa_fixtures import qa_models, squad_file  # noqa: F401
 from seq2seq_fixtures import SENTENCES, seq2seq_models  # noqa: F401
 
-from spacy_task_pipes.bench.training import loss_windows, median_step_seconds, seconds_per_step
+from spacy_task_pipes.bench.training import loss_windows, median_step_seconds, ordered_features, seconds_per_step
 
 
 def _parallel_files(tmp_path: Path, n: int = 48):
@@ -58,6 +58,39 @@ def test_translation_both_sides_from_the_same_weights(tmp_path, seq2seq_models):
     assert set(printed) >= {"ours", "ref", "quality_difference", "time_ratio"}
 
 
+def test_with_the_same_order_both_sides_take_the_same_steps(tmp_path, seq2seq_models):  # noqa: F811
+    """--same-order: the Trainer takes the batches spacy train took. The fixture's model has no
+    dropout, so both sides compute the same update at every step: the same optimizer (AdamW,
+    global-norm clipping, no decay for biases and norm weights), warm-up and decay, so the same
+    loss step after step, not only at the first one."""
+    src, tgt = _parallel_files(tmp_path)
+    out = tmp_path / "bench" / "translation.json"
+    res = run_script("benchmark_training", "--task", "translation", "--output", out, "--same-order",
+                     "--model", seq2seq_models["t5-train"], "--source", src, "--target", tgt,
+                     "--train-slice", "0:32", "--dev-slice", "32:36", "--test-slice", "36:48",
+                     "--steps", "6", "--batch-size", "8", "--window", "1", "--warmup-steps", "2",
+                     "--learning-rate", "3e-3", "--max-grad-norm", "0.5", "--eval-max-new-tokens", "8")
+    assert res.exit_code == 0, res.output
+    summary = _check_both_sides(out, steps=6, window=1)
+    assert summary["settings"]["same_order"] is True
+    ours, ref = (summary[side]["runs"][0]["loss_windows"] for side in ("ours", "ref"))
+    assert ours[-1] < ours[0] - 0.05, ours  # it trains (6 steps over 32 pairs, into a second epoch)
+    assert ours == pytest.approx(ref, abs=2e-3), (ours, ref)
+    order = json.loads((out.parent / "translation" / "ours_0" / "order.json").read_text(encoding="utf-8"))
+    assert [len(batch) for batch in order] == [8] * 6
+    assert sorted(i for batch in order[:4] for i in batch) == list(range(32))  # one epoch, each pair once
+
+
+def test_same_order_needs_whole_batches():
+    features = [{"id": i} for i in range(5)]
+    assert ordered_features(features, [[4, 0], [1, 3], [2]], 2, 2, "order.json") == [
+        {"id": 4}, {"id": 0}, {"id": 1}, {"id": 3}]
+    with pytest.raises(ValueError, match="order.json: step 2 took 1 examples, not 2; same order needs"):
+        ordered_features(features, [[4, 0], [1, 3], [2]], 3, 2, "order.json")
+    with pytest.raises(ValueError, match="order.json: 3 recorded steps, 4 needed."):
+        ordered_features(features, [[4, 0], [1, 3], [2]], 4, 2, "order.json")
+
+
 @pytest.mark.slow
 def test_qa_both_sides_from_the_same_weights(tmp_path, qa_models):  # noqa: F811
     squad = squad_file(tmp_path, n_articles=6, n_paragraphs=2)
@@ -75,6 +108,7 @@ def test_qa_both_sides_from_the_same_weights(tmp_path, qa_models):  # noqa: F811
     (["--task", "qa", "--steps", "0"], "--steps must be >= 1, got 0."),
     (["--task", "translation", "--source", "missing.spa"], "--source: file not found: missing.spa"),
     (["--task", "qa", "--output", "out.txt"], "--output: out.txt must end in .json"),
+    (["--task", "qa", "--same-order"], "--same-order: only for translation and summarization"),
 ])
 def test_bad_argument_is_one_line(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..annotate.local import end_with_parent
-from .training import FIELDS, QUALITY, RunSpec, fingerprint, loss_windows, median_step_seconds, seconds_per_step
+from .training import FIELDS, ORDER_FILE, QUALITY, RunSpec, fingerprint, loss_windows, median_step_seconds, seconds_per_step
 
 SIDES = ("ours", "ref")
 
@@ -133,10 +133,13 @@ def run_worker(spec: RunSpec, log: Path) -> Dict[str, Any]:
 
 
 def interleaved(base: RunSpec, repeats: int, progress: Callable[[str], None]) -> Iterator[Dict[str, Any]]:
-    """ours, ref, ours, ref, ...: repeat ``r`` of both sides uses seed ``base.seed + r``."""
+    """ours, ref, ours, ref, ...: repeat ``r`` of both sides uses seed ``base.seed + r``; with
+    ``base.same_order`` the ref side of a repeat takes the batches its ours side recorded."""
     for r in range(repeats):
         for side in SIDES:
             spec = replace(base, side=side, seed=base.seed + r, output=str(Path(base.output) / f"{side}_{r}"))
+            if base.same_order and side == "ref":
+                spec = replace(spec, order=str(Path(base.output) / f"ours_{r}" / ORDER_FILE))
             progress(f"repeat {r + 1}/{repeats}: {side} ({'spacy train' if side == 'ours' else 'HF Trainer'}) ...")
             start = time.perf_counter()
             result = run_worker(spec, Path(spec.output + ".log"))

@@ -12,7 +12,9 @@ examples (the Trainer reads the DocBins ``spacy train`` reads), steps, batch siz
 step; for QA one question per doc, the Trainer counts windows), learning rate with linear warm-up
 and decay, AdamW's betas/eps/weight decay (none for biases and norm weights), global-norm clipping,
 the model config's dropout, the tokenizer calls (prefix, truncation lengths), no label smoothing.
-What differs: the data order (spaCy's shuffle vs. the Trainer's sampler, each seeded), and
+What differs: the data order (spaCy's shuffle vs. the Trainer's sampler, each seeded) unless
+``same_order`` is on (the Trainer then takes the batches ``spacy train`` took, step by step, from
+the order our side records; a paired comparison where only dropout masks and arithmetic differ), and
 ``spacy train`` scores the dev set after the first and the last step (part of its wall time) and
 runs one extra update at learning rate 0 (``max_steps`` counts from 0); the extra update is not
 in the loss curve.
@@ -63,6 +65,8 @@ class RunSpec:
     eval_max_new_tokens: int = 64
     max_seq_length: int = 384  # QA
     doc_stride: int = 128  # QA
+    same_order: bool = False  # seq2seq: the Trainer takes the batches our side took
+    order: str = ""  # ref with same_order: our side's order.json (train-doc indices per step)
     overrides: Dict[str, Any] = field(default_factory=dict)  # more spacy train overrides
 
 
@@ -139,6 +143,11 @@ class StepRecorder:
         self.step_times: List[float] = []
         self.probe: Optional[Callable[[Any, Any], float]] = None  # (hf model, tokenizer) -> loss
         self.probe_loss: Optional[float] = None
+        # same_order: (text, target) of each training doc -> its index in the DocBin, and the
+        # indices of each step's batch
+        self.index: Optional[Dict[Tuple[str, str], int]] = None
+        self.target_field = ""
+        self.order: List[List[int]] = []
         self._wrapped = False
 
     def __call__(self, nlp: Any, args: Dict[str, Any]) -> None:
@@ -159,6 +168,8 @@ class StepRecorder:
                          **kwargs: Any) -> Dict[str, float]:
                 losses = kwargs.get("losses")
                 before = 0.0 if losses is None else losses.get(_name, 0.0)
+                if recorder.index is not None:
+                    recorder.order.append(recorder.batch_indices(examples))
                 out = _update(examples, *args, **kwargs)
                 recorder.losses.append(out.get(_name, 0.0) - before)
                 report_step(len(recorder.losses), recorder.losses[-1])
@@ -166,6 +177,15 @@ class StepRecorder:
 
             pipe.update = recorded
         self._wrapped = True
+
+    def batch_indices(self, examples: Any) -> List[int]:
+        """The training-doc index of each example (identical pairs are interchangeable)."""
+        assert self.index is not None
+        examples = list(examples)
+        try:
+            return [self.index[(eg.reference.text, getattr(eg.reference._, self.target_field))] for eg in examples]
+        except KeyError as err:
+            raise RuntimeError(f"same_order: a training example is not in the training DocBin: {err}") from None
 
 
 def report_step(step: int, loss: float, every: int = 100) -> None:
@@ -232,12 +252,47 @@ def train_ours(spec: RunSpec) -> Tuple[str, float, List[float], List[float], Opt
     config.to_disk(out / "config.cfg")
     recorder = registry.callbacks.get("spacy_task_pipes.bench.record_steps.v1")()
     recorder.probe = lambda model, tokenizer: probe_loss(spec, model, tokenizer)
+    if spec.same_order:
+        recorder.index, recorder.target_field = training_doc_index(spec), FIELDS[spec.task]
     start = time.perf_counter()
     spacy_train(out / "config.cfg", out / "spacy", use_gpu=-1)
     wall = time.perf_counter() - start
     n = spec.steps  # spacy train runs steps 0..max_steps; the last one has learning rate 0
+    if spec.same_order:
+        from ..io import write_json_atomic
+
+        write_json_atomic(recorder.order[:n], out / ORDER_FILE)
     return (str(out / "spacy" / "model-last"), wall, recorder.losses[:n], recorder.step_times[:n],
             recorder.probe_loss)
+
+
+ORDER_FILE = "order.json"
+
+
+def training_doc_index(spec: RunSpec) -> Dict[Tuple[str, str], int]:
+    """(source text, target text) of each training doc -> its index (the first one of equal pairs)."""
+    if spec.task not in FIELDS:
+        raise ValueError(f"same_order: only for {', '.join(FIELDS)}, not {spec.task}.")
+    index: Dict[Tuple[str, str], int] = {}
+    for i, doc in enumerate(_reference_docs(spec.train)):
+        index.setdefault((doc.text, getattr(doc._, FIELDS[spec.task])), i)
+    return index
+
+
+def ordered_features(features: Sequence[Dict[str, Any]], order: Sequence[Sequence[int]], steps: int,
+                     batch_size: int, where: str) -> List[Dict[str, Any]]:
+    """``features`` in the recorded batch order, flat: read in sequence with ``batch_size``
+    per step they give the Trainer the batches our side took. Every recorded batch must hold
+    ``batch_size`` examples (spaCy's last batch of an epoch is shorter when the training set
+    is not a multiple of it)."""
+    if len(order) < steps:
+        raise ValueError(f"{where}: {len(order)} recorded steps, {steps} needed.")
+    short = [(i, len(batch)) for i, batch in enumerate(order[:steps]) if len(batch) != batch_size]
+    if short:
+        step, size = short[0]
+        raise ValueError(f"{where}: step {step} took {size} examples, not {batch_size}; same order needs a "
+                         "training set whose size is a multiple of the batch size.")
+    return [features[i] for batch in order[:steps] for i in batch]
 
 
 # ------------------------------------------------- reference: the HF Trainer
@@ -359,12 +414,26 @@ def load_hf(spec: RunSpec) -> Tuple[Any, Any]:
     return cls.from_pretrained(spec.model), AutoTokenizer.from_pretrained(spec.model, use_fast=True)
 
 
+def _in_sequence(cls: Any) -> Any:
+    """``cls`` reading its training set in order (a ``SequentialSampler`` for the random one)."""
+    from torch.utils.data import SequentialSampler
+
+    class InSequence(cls):  # type: ignore[misc, valid-type]
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
+
+    return InSequence
+
+
 def hf_trainer(task: str, model: Any, tokenizer: Any, features: List[Dict[str, Any]], args: Any,
-               callbacks: Sequence[Any] = ()) -> Any:
-    """transformers' ``Trainer`` (QA) or ``Seq2SeqTrainer`` on ``features``, not yet trained."""
+               callbacks: Sequence[Any] = (), sequential: bool = False) -> Any:
+    """transformers' ``Trainer`` (QA) or ``Seq2SeqTrainer`` on ``features``, not yet trained
+    (``sequential``: reading ``features`` in order instead of sampling them)."""
     from transformers import PrinterCallback, Seq2SeqTrainer, Trainer
 
     cls = Trainer if task == "qa" else Seq2SeqTrainer
+    if sequential:
+        cls = _in_sequence(cls)
     trainer = cls(model=model, args=args, train_dataset=features,
                   data_collator=data_collator(task, tokenizer, model), callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)  # with logging_steps=1 it would print every step's logs
@@ -407,8 +476,12 @@ def train_ref(spec: RunSpec) -> Tuple[str, float, List[float], List[float], Opti
     set_seed(spec.seed)
     model, tokenizer = load_hf(spec)
     probe = probe_loss(spec, model, tokenizer)
-    trainer = hf_trainer(spec.task, model, tokenizer, train_features(spec, tokenizer),
-                         _trainer_arguments(spec, seq2seq=spec.task != "qa"), [step_callback(losses, step_times)])
+    features = train_features(spec, tokenizer)
+    if spec.order:
+        order = json.loads(Path(spec.order).read_text(encoding="utf-8"))
+        features = ordered_features(features, order, spec.steps, spec.batch_size, spec.order)
+    trainer = hf_trainer(spec.task, model, tokenizer, features, _trainer_arguments(spec, seq2seq=spec.task != "qa"),
+                         [step_callback(losses, step_times)], sequential=bool(spec.order))
     trainer.train()
     trainer.model.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))
