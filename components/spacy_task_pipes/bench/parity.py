@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..annotate.local import end_with_parent
-from .training import FIELDS, ORDER_FILE, QUALITY, RunSpec, fingerprint, loss_windows, median_step_seconds, seconds_per_step
+from .training import (FIELDS, ORDER_FILE, QUALITY, RunSpec, fingerprint, loss_windows, median_step_seconds,
+                       seconds_per_step)
 
 SIDES = ("ours", "ref")
 
