@@ -53,8 +53,9 @@ app = typer.Typer(add_completion=False)
 def _check_arguments(
     texts_path: Path, patterns_path: Path, output_dir: Path, dev_fraction: float, phrase_attr: str, encoding: str,
     sharded: bool,
-) -> None:
-    """Every argument mistake is found before any work is done (one line, exit code 2)."""
+) -> str:
+    """Every argument mistake is found before any work is done (one line, exit code 2);
+    returns the matching attribute as RuleMatcher takes it (upper case)."""
     existing_file(texts_path, "TEXTS_PATH")
     existing_file(patterns_path, "PATTERNS_PATH")
     if output_dir.exists() and not output_dir.is_dir():
@@ -63,8 +64,8 @@ def _check_arguments(
         output_file(output_dir / name, "OUTPUT_DIR")
     if not 0.0 <= dev_fraction < 1.0:
         fail(f"--dev-fraction: must be at least 0 and below 1 (e.g. 0.2 for 20% dev), got {dev_fraction}.")
-    phrase_attr_option(phrase_attr)
     check_encoding(encoding)
+    return phrase_attr_option(phrase_attr)
 
 
 def _load_base_model(name: Optional[str]) -> Optional[Language]:
@@ -168,7 +169,7 @@ def main(
     outputs are written as one transaction: after a crash they are all from the old run or
     all from the new one, and on any error they are left untouched. With --sharded each
     shard is written atomically and --resume finishes a killed run."""
-    _check_arguments(texts_path, patterns_path, output_dir, dev_fraction, phrase_attr, encoding, sharded)
+    phrase_attr = _check_arguments(texts_path, patterns_path, output_dir, dev_fraction, phrase_attr, encoding, sharded)
     if unmatched not in UNMATCHED_POLICIES:
         fail(f"--unmatched: use one of {', '.join(UNMATCHED_POLICIES)}; got {unmatched!r}.")
     patterns = load_patterns(patterns_path, encoding=encoding)
@@ -178,7 +179,7 @@ def main(
         if split_by not in SPLIT_KEYS:
             fail(f"--split-by: use one of {', '.join(SPLIT_KEYS)}; got {split_by!r}.")
         at_least(0, lower_words_texts=lower_words_texts)
-        settings = RuleSettings(lang=lang, base_model=base_model or None, phrase_attr=phrase_attr.upper(),
+        settings = RuleSettings(lang=lang, base_model=base_model or None, phrase_attr=phrase_attr,
                                 unmatched=unmatched, lower_words_texts=lower_words_texts)
         blank_pipeline(lang)
         _sharded(texts_path, patterns, output_dir, settings, DocSplit(dev_fraction, seed, split_by), input_format,
@@ -191,7 +192,7 @@ def main(
     base_nlp = _load_base_model(base_model)
     train, dev = split_docs(_annotate(nlp, texts, matcher, base_nlp, unmatched), dev_fraction, seed)
     stats = _stats(matcher, train, dev, len(patterns), seed)
-    stats.update({"unmatched": unmatched, "phrase_attr": phrase_attr.upper()})
+    stats.update({"unmatched": unmatched, "phrase_attr": phrase_attr})
     write_files_atomic(bootstrap_outputs(output_dir, train, dev, stats))
     _report(stats, base_nlp is not None, output_dir)
 

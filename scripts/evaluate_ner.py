@@ -36,7 +36,7 @@ def main(
     output_file(metrics_path, "METRICS_PATH")
     if patterns_path:
         existing_file(patterns_path, "--patterns")
-    phrase_attr_option(phrase_attr)
+    phrase_attr = phrase_attr_option(phrase_attr)
     if html_path:
         output_file(html_path, "--html")
     if gpu_id >= 0:

@@ -64,7 +64,7 @@ def main(
     if not 0.0 <= min_precision <= 1.0:
         fail(f"--min-precision: must be within [0, 1], got {min_precision}.")
     at_least(1, min_matches=min_matches)
-    phrase_attr_option(phrase_attr)
+    phrase_attr = phrase_attr_option(phrase_attr)
     check_encoding(encoding)
     nlp = blank_pipeline(lang)
     patterns = load_patterns(patterns_path, encoding=encoding)
@@ -85,7 +85,7 @@ def main(
         fail(f"--min-precision {min_precision} drops every pattern of {patterns_path}; lower it.")
     report = result.to_dict()
     report.update({"patterns_path": str(patterns_path), "gold_path": str(gold_path), "min_precision": min_precision,
-                   "min_matches": min_matches, "phrase_attr": phrase_attr.upper(), "patterns": len(patterns),
+                   "min_matches": min_matches, "phrase_attr": phrase_attr, "patterns": len(patterns),
                    "kept_lines": len(kept_lines), "dropped_ids": dropped})
     write_json_atomic(report, report_path)
     write_text_atomic("\n".join(kept_lines) + "\n", output_path)

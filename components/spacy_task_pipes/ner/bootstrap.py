@@ -241,6 +241,10 @@ class RuleMatcher:
         found = self.candidates(doc)
         if skip:
             found = [(span, pid) for span, pid in found if pid not in skip]
+        return self.resolve(doc, found)
+
+    def resolve(self, doc: Doc, found: Sequence[Tuple[Span, str]]) -> List[Tuple[Span, str]]:
+        """The kept, non-overlapping ones of raw matches ``found`` (of :meth:`candidates`) on ``doc``."""
         by_span: Dict[Tuple[int, int, str], str] = {}
         for span, pid in found:
             self.stats.candidates_per_pattern[pid] += 1

@@ -72,11 +72,12 @@ def pattern_precision(nlp: Language, patterns: Sequence[Pattern], gold_docs: Ite
         truth = {(e.start_char, e.end_char, e.label_) for e in gold.ents}
         result.gold_entities += len(truth)
         doc = nlp.make_doc(gold.text)
-        kept = {(span.start, span.end, span.label_) for span in matcher(doc)}
+        found = matcher.candidates(doc)  # matched once: resolve keeps what matcher(doc) keeps
+        kept = {(span.start, span.end, span.label_) for span, _ in matcher.resolve(doc, found)}
         # every id whose pattern yields a kept span is judged on it: with LOWER matching,
         # "New" and "new" of a distant dictionary match the same tokens, and dropping only
         # the one the matcher happened to name would hand its matches to the other
-        for start, end, label, pid in {(s.start, s.end, s.label_, pid) for s, pid in matcher.candidates(doc)}:
+        for start, end, label, pid in {(s.start, s.end, s.label_, pid) for s, pid in found}:
             if (start, end, label) in kept:
                 span = doc[start:end]
                 result.matches[pid] += 1
