@@ -139,9 +139,9 @@ def main(
     repeats: int = typer.Option(
         1, "--repeats", help="Interleaved repeats (ours, ref, ours, ref, ...), repeat r with seed + r"),
     same_order: bool = typer.Option(
-        False, "--same-order",
+        False, "--same-order/--own-order",
         help="seq2seq: the Trainer takes the batches spacy train took, step by step (a paired comparison: only "
-             "dropout masks and arithmetic differ); without it each side shuffles with its own seeded sampler"),
+             "dropout masks and arithmetic differ), or each side shuffles with its own seeded sampler"),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(0, "--threads", help="torch threads of each side (0: torch's default)"),
     window: int = typer.Option(50, "--window", help="Steps per loss window"),
@@ -151,7 +151,8 @@ def main(
     at_least(-1, warmup_steps=warmup_steps)
     at_least(0, threads=threads)
     if same_order and task == "qa":
-        fail("--same-order: only for translation and summarization (the QA Trainer batches windows, not questions).")
+        fail("--same-order: only for translation and summarization (the QA Trainer batches windows, not "
+             "questions); pass --own-order.")
     output = output or Path(f"training/bench_training/{task}.json")
     output_file(output, "--output")
     if output.suffix != ".json":
