@@ -58,15 +58,28 @@ def test_translation_both_sides_from_the_same_weights(tmp_path, seq2seq_models):
     assert set(printed) >= {"ours", "ref", "quality_difference", "time_ratio"}
 
 
-def test_with_the_same_order_both_sides_take_the_same_steps(tmp_path, seq2seq_models):  # noqa: F811
-    """--same-order: the Trainer takes the batches spacy train took. The fixture's model has no
-    dropout, so both sides compute the same update at every step: the same optimizer (AdamW,
-    global-norm clipping, no decay for biases and norm weights), warm-up and decay, so the same
-    loss step after step, not only at the first one."""
+def _bart_without_dropout(path: Path) -> Path:
+    """A tiny random BART (tied embeddings, as the parity runs' model) with every dropout at 0."""
+    from spacy_task_pipes.bench.seq2seq import build_seq2seq_model_dir
+
+    model = build_seq2seq_model_dir(SENTENCES * 20, path, arch="bart", size="tiny", vocab_size=200, seed=0)
+    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    config.update(dropout=0.0, attention_dropout=0.0, activation_dropout=0.0)
+    (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return model
+
+
+@pytest.mark.parametrize("arch", ["t5", "bart"])
+def test_with_the_same_order_both_sides_take_the_same_steps(tmp_path, seq2seq_models, arch):  # noqa: F811
+    """--same-order: the Trainer takes the batches spacy train took. Without dropout both
+    sides then compute the same update at every step: the same optimizer (AdamW, global-norm
+    clipping, no decay for biases and norm weights, tied embeddings updated once), warm-up and
+    decay, so the same loss step after step, not only at the first one."""
     src, tgt = _parallel_files(tmp_path)
     out = tmp_path / "bench" / "translation.json"
+    model = seq2seq_models["t5-train"] if arch == "t5" else _bart_without_dropout(tmp_path / "bart")
     res = run_script("benchmark_training", "--task", "translation", "--output", out, "--same-order",
-                     "--model", seq2seq_models["t5-train"], "--source", src, "--target", tgt,
+                     "--model", model, "--source", src, "--target", tgt,
                      "--train-slice", "0:32", "--dev-slice", "32:36", "--test-slice", "36:48",
                      "--steps", "6", "--batch-size", "8", "--window", "1", "--warmup-steps", "2",
                      "--learning-rate", "3e-3", "--max-grad-norm", "0.5", "--eval-max-new-tokens", "8")
