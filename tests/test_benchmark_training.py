@@ -32,6 +32,10 @@ def _check_both_sides(out: Path, steps: int, window: int) -> dict:
         assert all(math.isfinite(v) and v > 0 for v in run["loss_windows"])
         assert run["quality"] is not None and run["n_test"] > 0
         assert run["wall_seconds"] > 0 and run["seconds_per_step"] > 0
+        if summary["task"] == "qa":
+            assert run["test_loss"] is None
+        else:  # teacher-forced loss on the test split, through the same scoring pipeline
+            assert math.isfinite(run["test_loss"]) and run["test_loss"] > 0
     # the same initial weights: each side's loaded model gives the same loss on the same batch
     (probe_diff,) = summary["initial_probe_loss_difference"]
     assert abs(probe_diff) < 1e-4, summary["initial_probe_loss_difference"]
@@ -89,6 +93,10 @@ def test_with_the_same_order_both_sides_take_the_same_steps(tmp_path, seq2seq_mo
     ours, ref = (summary[side]["runs"][0]["loss_windows"] for side in ("ours", "ref"))
     assert ours[-1] < ours[0] - 0.05, ours  # it trains (6 steps over 32 pairs, into a second epoch)
     assert ours == pytest.approx(ref, abs=2e-3), (ours, ref)
+    # the same training gives the same model: the same held-out loss, and one repeat is one pair
+    (test_loss_diff,) = summary["test_loss_difference_per_repeat"]
+    assert abs(test_loss_diff) < 2e-3, summary["test_loss_difference_per_repeat"]
+    assert summary["quality_difference_mean"] == summary["quality_difference_per_repeat"][0]
     order = json.loads((out.parent / "translation" / "ours_0" / "order.json").read_text(encoding="utf-8"))
     assert [len(batch) for batch in order] == [8] * 6
     assert sorted(i for batch in order[:4] for i in batch) == list(range(32))  # one epoch, each pair once

@@ -178,10 +178,12 @@ def side_summary(results: Sequence[Dict[str, Any]], task: str, window: int) -> D
             "n_test": res["n_test"], "eval_seconds": round(res["eval_seconds"], 1),
             "first_step_loss": _round(res["losses"][0] if res["losses"] else None, 4),
             "initial_probe_loss": _round(res["probe_loss"], 6),
+            "test_loss": _round(res.get("test_loss"), 4),
             "loss_windows": [round(v, 4) for v in loss_windows(res["losses"], window)],
         })
     return {
         "quality": _median([r["quality"] for r in runs]),
+        "test_loss": _median([r["test_loss"] for r in runs]),
         "wall_seconds": _median([r["wall_seconds"] for r in runs]),
         "seconds_per_step": _median([r["seconds_per_step"] for r in runs]),
         "runs": runs,
@@ -202,6 +204,8 @@ def summarize(task: str, results: Sequence[Dict[str, Any]], window: int, setting
         return None if not ours[key] or not ref[key] else round(ours[key] / ref[key], 3)
 
     pairs = list(zip(ours["runs"], ref["runs"]))
+    per_repeat = [_diff(a["quality"], b["quality"]) for a, b in pairs]
+    known = [d for d in per_repeat if d is not None]
     return {
         "task": task,
         "quality_metric": f"{QUALITY[task]} (x100)",
@@ -209,7 +213,11 @@ def summarize(task: str, results: Sequence[Dict[str, Any]], window: int, setting
         "ours": ours,
         "ref": ref,
         "quality_difference": _diff(ours["quality"], ref["quality"]),
-        "quality_difference_per_repeat": [_diff(a["quality"], b["quality"]) for a, b in pairs],
+        "quality_difference_per_repeat": per_repeat,
+        # mean and spread of the per-repeat differences (with --same-order each repeat is a pair)
+        "quality_difference_mean": _round(statistics.mean(known), 3) if known else None,
+        "quality_difference_stdev": _round(statistics.stdev(known), 3) if len(known) > 1 else None,
+        "test_loss_difference_per_repeat": [_diff(a["test_loss"], b["test_loss"]) for a, b in pairs],
         "time_ratio": ratio("wall_seconds"),
         "time_ratio_per_repeat": [round(a["wall_seconds"] / b["wall_seconds"], 3) for a, b in pairs],
         "seconds_per_step_ratio": ratio("seconds_per_step"),

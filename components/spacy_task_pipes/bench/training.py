@@ -73,8 +73,9 @@ class RunSpec:
 @dataclass
 class SideResult:
     """What a worker writes: losses and timestamps per optimizer step, wall time of the
-    training call, the test scores (0-1), the number of test items and the loss of the
-    initial weights on the first training examples (:func:`probe_loss`)."""
+    training call, the test scores (0-1), the number of test items, the loss of the
+    initial weights on the first training examples (:func:`probe_loss`) and, for seq2seq,
+    the trained model's teacher-forced loss on the test split (:func:`heldout_loss`)."""
 
     side: str
     seed: int
@@ -85,6 +86,7 @@ class SideResult:
     n_test: int
     eval_seconds: float
     probe_loss: Optional[float]
+    test_loss: Optional[float] = None
 
 
 # ------------------------------------------------------------------ helpers
@@ -530,8 +532,37 @@ def _scoring_pipeline(spec: RunSpec, trained: str) -> Any:
     return nlp
 
 
-def score_test(spec: RunSpec, trained: str) -> Tuple[Dict[str, Optional[float]], int]:
-    """The scores (0-1) of ``nlp.evaluate`` on the test DocBin, and its number of examples."""
+def heldout_loss(spec: RunSpec, model: Any, tokenizer: Any, batch_size: int = 32) -> float:
+    """Teacher-forced cross-entropy per target token of ``model`` on the test DocBin (eval
+    mode; features and padding as the Trainer makes them). Unlike BLEU or ROUGE of greedy
+    output it moves smoothly with the weights: where generation has collapsed to one output for
+    every input, it still tells two trained models apart."""
+    import torch
+
+    docs = _reference_docs(spec.test)
+    settings = _pipe_settings(spec)
+    features = seq2seq_features(tokenizer, [d.text for d in docs], [getattr(d._, FIELDS[spec.task]) for d in docs],
+                                settings.get("prefix", ""), settings["max_input_length"], settings["max_target_length"])
+    collate = data_collator(spec.task, tokenizer, model)
+    was_training = model.training
+    model.eval()
+    total, tokens = 0.0, 0
+    try:
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            for start in range(0, len(features), batch_size):
+                batch = collate(features[start:start + batch_size])
+                n = int((batch["labels"] != -100).sum())
+                total += float(model(**{k: v.to(device) for k, v in batch.items()}).loss) * n
+                tokens += n
+    finally:
+        model.train(was_training)
+    return total / tokens
+
+
+def score_test(spec: RunSpec, trained: str) -> Tuple[Dict[str, Optional[float]], int, Optional[float]]:
+    """The scores (0-1) of ``nlp.evaluate`` on the test DocBin, its number of examples and
+    (seq2seq) the trained model's :func:`heldout_loss`, through the same scoring pipeline."""
     nlp = _scoring_pipeline(spec, trained)
     if spec.task == "qa":
         from ..qa.data import create_squad_corpus
@@ -544,7 +575,11 @@ def score_test(spec: RunSpec, trained: str) -> Tuple[Dict[str, Optional[float]],
         examples = list(create_seq2seq_corpus(Path(spec.test), field=field_name)(nlp))
     scores = nlp.evaluate(examples)
     prefix = QUALITY[spec.task].split("_")[0] + "_"  # translation_, summary_, qa_ (not spaCy's token_*)
-    return {k: v for k, v in scores.items() if k.startswith(prefix) and isinstance(v, (int, float))}, len(examples)
+    test_loss = None
+    if spec.task != "qa":
+        test_loss = heldout_loss(spec, *_hf_model_and_tokenizer(nlp.get_pipe(PIPES[spec.task])))
+    scores = {k: v for k, v in scores.items() if k.startswith(prefix) and isinstance(v, (int, float))}
+    return scores, len(examples), test_loss
 
 
 def run_side(spec: RunSpec) -> SideResult:
@@ -554,9 +589,10 @@ def run_side(spec: RunSpec) -> SideResult:
     warm_imports(spec)
     trained, wall, losses, step_times, probe = (train_ours if spec.side == "ours" else train_ref)(spec)
     start = time.perf_counter()
-    scores, n_test = score_test(spec, trained)
+    scores, n_test, test_loss = score_test(spec, trained)
     return SideResult(side=spec.side, seed=spec.seed, losses=losses, step_times=step_times, wall_seconds=wall,
-                      scores=scores, n_test=n_test, eval_seconds=time.perf_counter() - start, probe_loss=probe)
+                      scores=scores, n_test=n_test, eval_seconds=time.perf_counter() - start, probe_loss=probe,
+                      test_loss=test_loss)
 
 
 def main(argv: Sequence[str]) -> int:
