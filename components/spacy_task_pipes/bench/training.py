@@ -22,6 +22,7 @@ in the loss curve.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -39,6 +40,7 @@ PIPES = {"translation": "translator", "summarization": "summarizer", "qa": "ques
 FIELDS = {"translation": "translation", "summarization": "summary"}
 # the headline quality figure of each task (in the scores of ``nlp.evaluate``, 0-1)
 QUALITY = {"translation": "translation_bleu", "summarization": "summary_rougeL", "qa": "qa_f1"}
+ORDER_FILE = "order.json"  # --same-order: the training-doc indices of each of our steps
 
 
 @dataclass
@@ -268,9 +270,6 @@ def train_ours(spec: RunSpec) -> Tuple[str, float, List[float], List[float], Opt
             recorder.probe_loss)
 
 
-ORDER_FILE = "order.json"
-
-
 def training_doc_index(spec: RunSpec) -> Dict[Tuple[str, str], int]:
     """(source text, target text) of each training doc -> its index (the first one of equal pairs)."""
     if spec.task not in FIELDS:
@@ -379,9 +378,28 @@ def train_features(spec: RunSpec, tokenizer: Any, limit: int = 0) -> List[Dict[s
     if spec.task == "qa":
         paragraphs = [{"context": doc.text, "qas": doc._.gold_answers} for doc in docs]
         return qa_train_features(tokenizer, paragraphs, spec.max_seq_length, spec.doc_stride)[0]
+    return seq2seq_doc_features(spec, tokenizer, docs)
+
+
+def seq2seq_doc_features(spec: RunSpec, tokenizer: Any, docs: Sequence[Any]) -> List[Dict[str, List[int]]]:
+    """The Trainer's features of seq2seq ``docs`` (prefix and truncation of the run's config)."""
     settings = _pipe_settings(spec)
     return seq2seq_features(tokenizer, [d.text for d in docs], [getattr(d._, FIELDS[spec.task]) for d in docs],
                             settings.get("prefix", ""), settings["max_input_length"], settings["max_target_length"])
+
+
+@contextlib.contextmanager
+def _evaluating(model: Any) -> Iterable[Any]:
+    """``model`` in eval mode without gradients (its mode restored after); yields its device."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield next(model.parameters()).device
+    finally:
+        model.train(was_training)
 
 
 def data_collator(task: str, tokenizer: Any, model: Any) -> Any:
@@ -394,17 +412,9 @@ def data_collator(task: str, tokenizer: Any, model: Any) -> Any:
 def probe_loss(spec: RunSpec, model: Any, tokenizer: Any, n: int = 8) -> float:
     """The model's loss (eval mode, no dropout) on the first ``n`` training examples, batched
     as the Trainer batches them: equal on both sides when they start from the same weights."""
-    import torch
-
     batch = data_collator(spec.task, tokenizer, model)(train_features(spec, tokenizer, n))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            device = next(model.parameters()).device
-            loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
-    finally:
-        model.train(was_training)
+    with _evaluating(model) as device:
+        loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
     return float(loss)
 
 
@@ -537,26 +547,15 @@ def heldout_loss(spec: RunSpec, model: Any, tokenizer: Any, batch_size: int = 32
     mode; features and padding as the Trainer makes them). Unlike BLEU or ROUGE of greedy
     output it moves smoothly with the weights: where generation has collapsed to one output for
     every input, it still tells two trained models apart."""
-    import torch
-
-    docs = _reference_docs(spec.test)
-    settings = _pipe_settings(spec)
-    features = seq2seq_features(tokenizer, [d.text for d in docs], [getattr(d._, FIELDS[spec.task]) for d in docs],
-                                settings.get("prefix", ""), settings["max_input_length"], settings["max_target_length"])
+    features = seq2seq_doc_features(spec, tokenizer, _reference_docs(spec.test))
     collate = data_collator(spec.task, tokenizer, model)
-    was_training = model.training
-    model.eval()
     total, tokens = 0.0, 0
-    try:
-        with torch.no_grad():
-            device = next(model.parameters()).device
-            for start in range(0, len(features), batch_size):
-                batch = collate(features[start:start + batch_size])
-                n = int((batch["labels"] != -100).sum())
-                total += float(model(**{k: v.to(device) for k, v in batch.items()}).loss) * n
-                tokens += n
-    finally:
-        model.train(was_training)
+    with _evaluating(model) as device:
+        for start in range(0, len(features), batch_size):
+            batch = collate(features[start:start + batch_size])
+            n = int((batch["labels"] != -100).sum())
+            total += float(model(**{k: v.to(device) for k, v in batch.items()}).loss) * n
+            tokens += n
     return total / tokens
 
 
