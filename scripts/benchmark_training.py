@@ -123,7 +123,7 @@ def main(
     dev_questions: int = typer.Option(32, "--dev-questions", help="qa: first N questions of the dev articles"),
     steps: int = typer.Option(1500, "--steps"),
     batch_size: int = typer.Option(
-        32, "--batch-size", help="Examples per step (qa: questions; the Trainer counts windows)"),
+        32, "--batch-size", help="Examples per step (qa: questions; the Trainer counts windows unless --same-order)"),
     learning_rate: float = typer.Option(
         0.0, "--learning-rate", help="Peak learning rate (0: 1e-3 seq2seq, 5e-5 qa)"),
     warmup_steps: int = typer.Option(
@@ -140,8 +140,13 @@ def main(
         1, "--repeats", help="Interleaved repeats (ours, ref, ours, ref, ...), repeat r with seed + r"),
     same_order: bool = typer.Option(
         False, "--same-order/--own-order",
-        help="seq2seq: the Trainer takes the batches spacy train took, step by step (a paired comparison: only "
-             "dropout masks and arithmetic differ), or each side shuffles with its own seeded sampler"),
+        help="The Trainer takes the batches spacy train took, step by step (qa: the windows of its questions; a "
+             "paired comparison: only dropout masks and arithmetic differ), or each side shuffles with its own "
+             "seeded sampler"),
+    loss_over_padding: bool = typer.Option(
+        False, "--loss-over-padding/--loss-over-tokens",
+        help="qa: our loss also covers padding positions, as the HF QA heads compute it (the component's "
+             "loss_over_padding), or only the windows' tokens (its default)"),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(0, "--threads", help="torch threads of each side (0: torch's default)"),
     window: int = typer.Option(50, "--window", help="Steps per loss window"),
@@ -150,9 +155,8 @@ def main(
     _check_args(task, steps, batch_size, repeats, window, size, arch)
     at_least(-1, warmup_steps=warmup_steps)
     at_least(0, threads=threads)
-    if same_order and task == "qa":
-        fail("--same-order: only for translation and summarization (the QA Trainer batches windows, not "
-             "questions); pass --own-order.")
+    if loss_over_padding and task != "qa":
+        fail("--loss-over-padding: only for qa (seq2seq losses have no padding positions).")
     output = output or Path(f"training/bench_training/{task}.json")
     output_file(output, "--output")
     if output.suffix != ".json":
@@ -174,6 +178,7 @@ def main(
         max_grad_norm=max_grad_norm, seed=seed, threads=threads, eval_num_beams=eval_num_beams,
         eval_max_new_tokens=eval_max_new_tokens or NEW_TOKENS[task], max_seq_length=max_seq_length,
         doc_stride=doc_stride, same_order=same_order,
+        overrides={"components.question_answerer.loss_over_padding": True} if loss_over_padding else {},
     )
     try:
         results = list(interleaved(spec, repeats, _echo))
@@ -184,7 +189,8 @@ def main(
         "command": " ".join(sys.argv), "examples": counts, "slices": slices, "initial": initial_weights(model),
         "steps": steps, "batch_size": batch_size, "learning_rate": spec.learning_rate,
         "warmup_steps": spec.warmup_steps, "weight_decay": weight_decay, "max_grad_norm": max_grad_norm,
-        "repeats": repeats, "seed": seed, "same_order": same_order, "threads": threads, "config": str(config),
+        "repeats": repeats, "seed": seed, "same_order": same_order,
+        "loss_over_padding": loss_over_padding if task == "qa" else None, "threads": threads, "config": str(config),
         "eval_num_beams": eval_num_beams, "eval_max_new_tokens": spec.eval_max_new_tokens,
     }
     summary = summarize(task, results, window, settings)

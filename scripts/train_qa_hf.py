@@ -54,7 +54,7 @@ def main(
     set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(model_name, use_fast=True)
     model = AutoModelForQuestionAnswering.from_pretrained(model_name)
-    features, n_questions = qa_train_features(tokenizer, paragraphs, max_seq_length, doc_stride)
+    features, n_questions, _ = qa_train_features(tokenizer, paragraphs, max_seq_length, doc_stride)
     args = TrainingArguments(
         output_dir=str(output_dir / "trainer"),
         learning_rate=learning_rate,

@@ -11,7 +11,7 @@ from conftest import run_script
 from qa_fixtures import qa_models, squad_file  # noqa: F401
 from seq2seq_fixtures import SENTENCES, seq2seq_models  # noqa: F401
 
-from spacy_task_pipes.bench.training import loss_windows, median_step_seconds, ordered_features, seconds_per_step
+from spacy_task_pipes.bench.training import loss_windows, median_step_seconds, ordered_batches, seconds_per_step
 
 
 def _parallel_files(tmp_path: Path, n: int = 48):
@@ -73,18 +73,19 @@ def _bart_without_dropout(path: Path) -> Path:
     return model
 
 
-@pytest.mark.parametrize("arch", ["t5", "bart"])
-def test_with_the_same_order_both_sides_take_the_same_steps(tmp_path, seq2seq_models, arch):  # noqa: F811
-    """--same-order: the Trainer takes the batches spacy train took. Without dropout both
-    sides then compute the same update at every step: the same optimizer (AdamW, global-norm
-    clipping, no decay for biases and norm weights, tied embeddings updated once), warm-up and
-    decay, so the same loss step after step, not only at the first one."""
+@pytest.mark.parametrize("arch, n_train", [("t5", 32), ("bart", 28)])
+def test_with_the_same_order_both_sides_take_the_same_steps(tmp_path, seq2seq_models, arch, n_train):  # noqa: F811
+    """--same-order: the Trainer takes the batches spacy train took (the short last batch of an
+    epoch too). Without dropout both sides then compute the same update at every step: the
+    same optimizer (AdamW, global-norm clipping, no decay for biases and norm weights, tied
+    embeddings updated once), warm-up and decay, so the same loss step after step, not only
+    at the first one."""
     src, tgt = _parallel_files(tmp_path)
     out = tmp_path / "bench" / "translation.json"
     model = seq2seq_models["t5-train"] if arch == "t5" else _bart_without_dropout(tmp_path / "bart")
     res = run_script("benchmark_training", "--task", "translation", "--output", out, "--same-order",
                      "--model", model, "--source", src, "--target", tgt,
-                     "--train-slice", "0:32", "--dev-slice", "32:36", "--test-slice", "36:48",
+                     "--train-slice", f"0:{n_train}", "--dev-slice", "32:36", "--test-slice", "36:48",
                      "--steps", "6", "--batch-size", "8", "--window", "1", "--warmup-steps", "2",
                      "--learning-rate", "3e-3", "--max-grad-norm", "0.5", "--eval-max-new-tokens", "8")
     assert res.exit_code == 0, res.output
@@ -98,18 +99,54 @@ def test_with_the_same_order_both_sides_take_the_same_steps(tmp_path, seq2seq_mo
     assert abs(test_loss_diff) < 2e-3, summary["test_loss_difference_per_repeat"]
     assert summary["quality_difference_mean"] == summary["quality_difference_per_repeat"][0]
     order = json.loads((out.parent / "translation" / "ours_0" / "order.json").read_text(encoding="utf-8"))
-    assert [len(batch) for batch in order] == [8] * 6
-    assert sorted(i for batch in order[:4] for i in batch) == list(range(32))  # one epoch, each pair once
+    assert [len(batch) for batch in order] == ([8] * 6 if n_train == 32 else [8, 8, 8, 4, 8, 8])
+    assert sorted(i for batch in order[:4] for i in batch) == list(range(n_train))  # one epoch, each pair once
 
 
-def test_same_order_needs_whole_batches():
-    features = [{"id": i} for i in range(5)]
-    assert ordered_features(features, [[4, 0], [1, 3], [2]], 2, 2, "order.json") == [
-        {"id": 4}, {"id": 0}, {"id": 1}, {"id": 3}]
-    with pytest.raises(ValueError, match="order.json: step 2 took 1 examples, not 2; same order needs"):
-        ordered_features(features, [[4, 0], [1, 3], [2]], 3, 2, "order.json")
+def test_same_order_batches_are_the_features_of_the_recorded_docs():
+    # doc 1 has two windows (QA), doc 3 none
+    per_doc = [[0], [1, 2], [3], [], [4]]
+    assert ordered_batches(per_doc, [[4, 0], [1, 3], [2]], 3, "order.json") == [[4, 0], [1, 2], [3]]
+    assert ordered_batches(per_doc, [[4, 0], [1, 3], [2]], 2, "order.json") == [[4, 0], [1, 2]]
     with pytest.raises(ValueError, match="order.json: 3 recorded steps, 4 needed."):
-        ordered_features(features, [[4, 0], [1, 3], [2]], 4, 2, "order.json")
+        ordered_batches(per_doc, [[4, 0], [1, 3], [2]], 4, "order.json")
+
+
+def _qa_model_without_dropout(model: Path, path: Path) -> Path:
+    import shutil
+
+    shutil.copytree(model, path)
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_qa_with_the_same_order_and_loss_both_sides_take_the_same_steps(tmp_path, qa_models):  # noqa: F811
+    """QA --same-order: the Trainer takes the windows of the questions spacy train took in
+    each step (more windows than questions where a context is split). With the loss over
+    padding positions, as the HF head computes it, and without dropout, both sides take the
+    same steps; our default loss (windows' own tokens) starts lower from the same weights."""
+    squad = squad_file(tmp_path, n_articles=6, n_paragraphs=2)
+    model = _qa_model_without_dropout(qa_models["bert"], tmp_path / "bert")
+    args = ["--task", "qa", "--model", model, "--data", squad, "--train-slice", "0:3", "--dev-slice", "3:4",
+            "--test-slice", "4:", "--steps", "6", "--batch-size", "4", "--window", "1", "--max-seq-length", "32",
+            "--doc-stride", "8", "--learning-rate", "3e-3", "--warmup-steps", "2", "--same-order"]
+    curves = {}
+    for loss in ("--loss-over-padding", "--loss-over-tokens"):
+        out = tmp_path / loss.strip("-") / "qa.json"
+        res = run_script("benchmark_training", *args, loss, "--output", out)
+        assert res.exit_code == 0, res.output
+        summary = json.loads(out.read_text(encoding="utf-8"))
+        assert summary["settings"]["loss_over_padding"] is (loss == "--loss-over-padding")
+        curves[loss] = [summary[side]["runs"][0]["loss_windows"] for side in ("ours", "ref")]
+    ours, ref = curves["--loss-over-padding"]
+    assert ours[-1] < ours[0] - 0.1, ours  # it trains
+    assert ours == pytest.approx(ref, abs=2e-3), (ours, ref)
+    tokens_only, ref_again = curves["--loss-over-tokens"]
+    assert ref_again == pytest.approx(ref, abs=2e-3)  # the reference does not change
+    assert tokens_only[0] < ref[0] - 0.01, (tokens_only, ref)  # padding positions left out of the softmax
 
 
 @pytest.mark.slow
@@ -129,7 +166,7 @@ def test_qa_both_sides_from_the_same_weights(tmp_path, qa_models):  # noqa: F811
     (["--task", "qa", "--steps", "0"], "--steps must be >= 1, got 0."),
     (["--task", "translation", "--source", "missing.spa"], "--source: file not found: missing.spa"),
     (["--task", "qa", "--output", "out.txt"], "--output: out.txt must end in .json"),
-    (["--task", "qa", "--same-order"], "--same-order: only for translation and summarization"),
+    (["--task", "translation", "--loss-over-padding"], "--loss-over-padding: only for qa"),
 ])
 def test_bad_argument_is_one_line(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)

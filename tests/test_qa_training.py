@@ -138,24 +138,35 @@ def test_squad_scores_official_rules():
 # ---------------------------------------------------------------- update
 
 
-def test_update_chunks_give_the_same_gradients_and_loss(qa_models, tmp_path):
-    """update_batch_size only changes how the step's features are padded and chunked: the
-    summed gradients and the loss equal those of one forward/backward over all features."""
+def _without_dropout(nlp):
+    """The pipe's torch model, every dropout probability set to 0 (SDPA attention keeps its own rate)."""
     import torch
 
     from spacy_task_pipes.hf import get_hf_shim
+
+    hf_model = get_hf_shim(nlp.get_pipe("question_answerer").model).hf_objects.transformer
+    for module in hf_model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        if hasattr(module, "dropout_prob"):
+            module.dropout_prob = 0.0
+    return hf_model
+
+
+@pytest.mark.parametrize("over_padding", [False, True])
+def test_update_chunks_give_the_same_gradients_and_loss(qa_models, tmp_path, over_padding):
+    """update_batch_size only changes how the step's features are padded and chunked: the
+    summed gradients and the loss equal those of one forward/backward over all features
+    (with loss_over_padding too: every chunk is padded as the whole step would be)."""
+    import torch
 
     path = tmp_path / "train.json"
     srsly.write_json(path, generated_squad(6, with_impossible=True))
     results = []
     for chunk in (1, 3, 64):
-        nlp = make_qa_nlp(qa_models["bert"], max_seq_length=32, doc_stride=8, update_batch_size=chunk)
-        hf_model = get_hf_shim(nlp.get_pipe("question_answerer").model).hf_objects.transformer
-        for module in hf_model.modules():  # no dropout (SDPA attention keeps its own rate)
-            if isinstance(module, torch.nn.Dropout):
-                module.p = 0.0
-            if hasattr(module, "dropout_prob"):
-                module.dropout_prob = 0.0
+        nlp = make_qa_nlp(qa_models["bert"], max_seq_length=32, doc_stride=8, update_batch_size=chunk,
+                          loss_over_padding=over_padding)
+        hf_model = _without_dropout(nlp)
         examples = list(create_squad_corpus(path)(nlp))
         losses = nlp.get_pipe("question_answerer").update(examples, sgd=None)
         grads = {name: p.grad.clone() for name, p in hf_model.named_parameters() if p.grad is not None}
@@ -169,6 +180,37 @@ def test_update_chunks_give_the_same_gradients_and_loss(qa_models, tmp_path):
             torch.testing.assert_close(grad, grads_one[name], rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="update_batch_size"):
         make_qa_nlp(qa_models["bert"], update_batch_size=0)
+
+
+def test_loss_over_padding_is_the_loss_of_the_hf_head(qa_models, tmp_path):
+    """loss_over_padding = true computes what the Trainer computes on the same windows:
+    DataCollatorWithPadding pads them to the longest, and BertForQuestionAnswering's loss
+    takes its softmax over every position, padding included. The default leaves padding out:
+    a lower loss on the same windows, and one that does not depend on how they are padded."""
+    import torch
+    from transformers import DataCollatorWithPadding
+
+    path = tmp_path / "train.json"
+    srsly.write_json(path, generated_squad(6, with_impossible=True))
+    losses = {}
+    for over_padding in (False, True):
+        nlp = make_qa_nlp(qa_models["bert"], max_seq_length=32, doc_stride=8, update_batch_size=2,
+                          loss_over_padding=over_padding)
+        hf_model = _without_dropout(nlp)
+        qa = nlp.get_pipe("question_answerer")
+        examples = list(create_squad_corpus(path)(nlp))
+        features = qa._training_features(examples)
+        lengths = {len(f.inputs["input_ids"]) for f in features}
+        assert len(lengths) > 1  # windows of different lengths: some are padded
+        batch = DataCollatorWithPadding(qa.tokenizer)(
+            [dict(f.inputs, start_positions=f.label[0], end_positions=f.label[1]) for f in features])
+        with torch.no_grad():
+            hf_loss = float(hf_model(**batch).loss)
+        losses[over_padding] = qa.update(examples, sgd=None)["question_answerer"]
+    assert losses[True] == pytest.approx(hf_loss, rel=1e-5)
+    assert losses[False] < hf_loss - 1e-3
+    with pytest.raises(ValueError, match="loss_over_padding\tat root: .yes. is not"):
+        make_qa_nlp(qa_models["bert"], loss_over_padding="yes")
 
 
 def test_update_learns_generated_questions(qa_models, tmp_path):

@@ -9,12 +9,15 @@ Trainer's ``save_pretrained`` folder wrapped in the same component), so only tra
 
 What is the same on both sides: the initial weights (one folder, its fingerprint recorded), the
 examples (the Trainer reads the DocBins ``spacy train`` reads), steps, batch size (examples per
-step; for QA one question per doc, the Trainer counts windows), learning rate with linear warm-up
+step; for QA one question per doc, the Trainer counts windows unless ``same_order`` is on), learning
+rate with linear warm-up
 and decay, AdamW's betas/eps/weight decay (none for biases and norm weights), global-norm clipping,
 the model config's dropout, the tokenizer calls (prefix, truncation lengths), no label smoothing.
 What differs: the data order (spaCy's shuffle vs. the Trainer's sampler, each seeded) unless
 ``same_order`` is on (the Trainer then takes the batches ``spacy train`` took, step by step, from
-the order our side records; a paired comparison where only dropout masks and arithmetic differ), and
+the order our side records: for QA the windows of the questions our side took; a paired comparison
+where only dropout masks and arithmetic differ), for QA the loss over padding positions (the HF heads
+include them; our default leaves them out, ``loss_over_padding`` in the component's config), and
 ``spacy train`` scores the dev set after the first and the last step (part of its wall time) and
 runs one extra update at learning rate 0 (``max_steps`` counts from 0); the extra update is not
 in the loss curve.
@@ -67,7 +70,7 @@ class RunSpec:
     eval_max_new_tokens: int = 64
     max_seq_length: int = 384  # QA
     doc_stride: int = 128  # QA
-    same_order: bool = False  # seq2seq: the Trainer takes the batches our side took
+    same_order: bool = False  # the Trainer takes the batches our side took
     order: str = ""  # ref with same_order: our side's order.json (train-doc indices per step)
     overrides: Dict[str, Any] = field(default_factory=dict)  # more spacy train overrides
 
@@ -147,10 +150,10 @@ class StepRecorder:
         self.step_times: List[float] = []
         self.probe: Optional[Callable[[Any, Any], float]] = None  # (hf model, tokenizer) -> loss
         self.probe_loss: Optional[float] = None
-        # same_order: (text, target) of each training doc -> its index in the DocBin, and the
-        # indices of each step's batch
+        # same_order: the key of each training doc (doc_key) -> its index in the DocBin, and
+        # the indices of each step's batch
         self.index: Optional[Dict[Tuple[str, str], int]] = None
-        self.target_field = ""
+        self.task = ""
         self.order: List[List[int]] = []
         self._wrapped = False
 
@@ -183,11 +186,11 @@ class StepRecorder:
         self._wrapped = True
 
     def batch_indices(self, examples: Any) -> List[int]:
-        """The training-doc index of each example (identical pairs are interchangeable)."""
+        """The training-doc index of each example (identical docs are interchangeable)."""
         assert self.index is not None
         examples = list(examples)
         try:
-            return [self.index[(eg.reference.text, getattr(eg.reference._, self.target_field))] for eg in examples]
+            return [self.index[doc_key(self.task, eg.reference)] for eg in examples]
         except KeyError as err:
             raise RuntimeError(f"same_order: a training example is not in the training DocBin: {err}") from None
 
@@ -257,7 +260,7 @@ def train_ours(spec: RunSpec) -> Tuple[str, float, List[float], List[float], Opt
     recorder = registry.callbacks.get("spacy_task_pipes.bench.record_steps.v1")()
     recorder.probe = lambda model, tokenizer: probe_loss(spec, model, tokenizer)
     if spec.same_order:
-        recorder.index, recorder.target_field = training_doc_index(spec), FIELDS[spec.task]
+        recorder.index, recorder.task = training_doc_index(spec), spec.task
     start = time.perf_counter()
     spacy_train(out / "config.cfg", out / "spacy", use_gpu=-1)
     wall = time.perf_counter() - start
@@ -270,30 +273,29 @@ def train_ours(spec: RunSpec) -> Tuple[str, float, List[float], List[float], Opt
             recorder.probe_loss)
 
 
+def doc_key(task: str, doc: Any) -> Tuple[str, str]:
+    """What identifies a training doc: its text and its target (seq2seq) or gold questions and answers (QA)."""
+    if task == "qa":
+        return doc.text, json.dumps(doc._.gold_answers, sort_keys=True)
+    return doc.text, getattr(doc._, FIELDS[task])
+
+
 def training_doc_index(spec: RunSpec) -> Dict[Tuple[str, str], int]:
-    """(source text, target text) of each training doc -> its index (the first one of equal pairs)."""
-    if spec.task not in FIELDS:
-        raise ValueError(f"same_order: only for {', '.join(FIELDS)}, not {spec.task}.")
+    """:func:`doc_key` of each training doc -> its index (the first one of equal docs)."""
     index: Dict[Tuple[str, str], int] = {}
     for i, doc in enumerate(_reference_docs(spec.train)):
-        index.setdefault((doc.text, getattr(doc._, FIELDS[spec.task])), i)
+        index.setdefault(doc_key(spec.task, doc), i)
     return index
 
 
-def ordered_features(features: Sequence[Dict[str, Any]], order: Sequence[Sequence[int]], steps: int,
-                     batch_size: int, where: str) -> List[Dict[str, Any]]:
-    """``features`` in the recorded batch order, flat: read in sequence with ``batch_size``
-    per step they give the Trainer the batches our side took. Every recorded batch must hold
-    ``batch_size`` examples (spaCy's last batch of an epoch is shorter when the training set
-    is not a multiple of it)."""
+def ordered_batches(doc_features: Sequence[Sequence[int]], order: Sequence[Sequence[int]], steps: int,
+                    where: str) -> List[List[int]]:
+    """The Trainer's batches (feature indices) of the first ``steps`` recorded steps: the
+    features of the docs our side took in each (``doc_features[i]``: those of training doc
+    ``i``, one for seq2seq, a question's windows for QA)."""
     if len(order) < steps:
         raise ValueError(f"{where}: {len(order)} recorded steps, {steps} needed.")
-    short = [(i, len(batch)) for i, batch in enumerate(order[:steps]) if len(batch) != batch_size]
-    if short:
-        step, size = short[0]
-        raise ValueError(f"{where}: step {step} took {size} examples, not {batch_size}; same order needs a "
-                         "training set whose size is a multiple of the batch size.")
-    return [features[i] for batch in order[:steps] for i in batch]
+    return [[f for doc in batch for f in doc_features[doc]] for batch in order[:steps]]
 
 
 # ------------------------------------------------- reference: the HF Trainer
@@ -340,15 +342,16 @@ def seq2seq_features(tokenizer: Any, sources: Sequence[str], targets: Sequence[s
 
 
 def qa_train_features(tokenizer: Any, paragraphs: Iterable[Dict[str, Any]], max_seq_length: int,
-                      doc_stride: int) -> Tuple[List[Dict[str, Any]], int]:
+                      doc_stride: int) -> Tuple[List[Dict[str, Any]], int, List[int]]:
     """One feature per (question, window), labelled as the spaCy component labels them
     (first gold answer; CLS where the answer is not fully inside the window); returns the
-    features and the number of questions."""
+    features, the number of questions and the paragraph of each feature."""
     from ..qa.decode import char_to_token_labels
 
-    questions, contexts, spans = [], [], []
-    for para in paragraphs:
+    questions, contexts, spans, owners = [], [], [], []
+    for p, para in enumerate(paragraphs):
         for qa in para["qas"]:
+            owners.append(p)
             questions.append(qa["question"])
             contexts.append(para["context"])
             ans = qa["answers"][0] if qa["answers"] else None
@@ -368,17 +371,27 @@ def qa_train_features(tokenizer: Any, paragraphs: Iterable[Dict[str, Any]], max_
         feature = {name: enc[name][k] for name in names}
         feature.update(start_positions=start, end_positions=end)
         features.append(feature)
-    return features, len(questions)
+    return features, len(questions), [owners[q] for q in enc["overflow_to_sample_mapping"]]
 
 
 def train_features(spec: RunSpec, tokenizer: Any, limit: int = 0) -> List[Dict[str, Any]]:
     """The Trainer's features of the training DocBin (the first ``limit`` docs; 0: all)."""
+    return doc_train_features(spec, tokenizer, limit)[0]
+
+
+def doc_train_features(spec: RunSpec, tokenizer: Any,
+                       limit: int = 0) -> Tuple[List[Dict[str, Any]], List[List[int]]]:
+    """:func:`train_features`, and the indices of each training doc's features."""
     docs = _reference_docs(spec.train)
     docs = docs[:limit] if limit else docs
-    if spec.task == "qa":
-        paragraphs = [{"context": doc.text, "qas": doc._.gold_answers} for doc in docs]
-        return qa_train_features(tokenizer, paragraphs, spec.max_seq_length, spec.doc_stride)[0]
-    return seq2seq_doc_features(spec, tokenizer, docs)
+    if spec.task != "qa":
+        return seq2seq_doc_features(spec, tokenizer, docs), [[i] for i in range(len(docs))]
+    paragraphs = [{"context": doc.text, "qas": doc._.gold_answers} for doc in docs]
+    features, _, owners = qa_train_features(tokenizer, paragraphs, spec.max_seq_length, spec.doc_stride)
+    per_doc: List[List[int]] = [[] for _ in docs]
+    for i, doc in enumerate(owners):
+        per_doc[doc].append(i)
+    return features, per_doc
 
 
 def seq2seq_doc_features(spec: RunSpec, tokenizer: Any, docs: Sequence[Any]) -> List[Dict[str, List[int]]]:
@@ -426,26 +439,36 @@ def load_hf(spec: RunSpec) -> Tuple[Any, Any]:
     return cls.from_pretrained(spec.model), AutoTokenizer.from_pretrained(spec.model, use_fast=True)
 
 
-def _in_sequence(cls: Any) -> Any:
-    """``cls`` reading its training set in order (a ``SequentialSampler`` for the random one)."""
-    from torch.utils.data import SequentialSampler
+def _in_batches(cls: Any, batches: Sequence[Sequence[int]]) -> Any:
+    """``cls`` taking ``batches`` (lists of training-set indices), one per step, instead of
+    sampling batches of ``per_device_train_batch_size``."""
+    from torch.utils.data import DataLoader, Sampler
 
-    class InSequence(cls):  # type: ignore[misc, valid-type]
-        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
-            return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
+    class Batches(Sampler):  # type: ignore[type-arg]
+        def __iter__(self) -> Any:
+            return (list(batch) for batch in batches)
 
-    return InSequence
+        def __len__(self) -> int:
+            return len(batches)
+
+    class InBatches(cls):  # type: ignore[misc, valid-type]
+        def get_train_dataloader(self) -> Any:
+            collate = self._get_collator_with_removed_columns(self.data_collator, description="Training")
+            return self.accelerator.prepare(
+                DataLoader(self.train_dataset, batch_sampler=Batches(), collate_fn=collate))
+
+    return InBatches
 
 
 def hf_trainer(task: str, model: Any, tokenizer: Any, features: List[Dict[str, Any]], args: Any,
-               callbacks: Sequence[Any] = (), sequential: bool = False) -> Any:
+               callbacks: Sequence[Any] = (), batches: Optional[Sequence[Sequence[int]]] = None) -> Any:
     """transformers' ``Trainer`` (QA) or ``Seq2SeqTrainer`` on ``features``, not yet trained
-    (``sequential``: reading ``features`` in order instead of sampling them)."""
+    (``batches``: the indices of ``features`` each step takes, instead of sampled batches)."""
     from transformers import PrinterCallback, Seq2SeqTrainer, Trainer
 
     cls = Trainer if task == "qa" else Seq2SeqTrainer
-    if sequential:
-        cls = _in_sequence(cls)
+    if batches is not None:
+        cls = _in_batches(cls, batches)
     trainer = cls(model=model, args=args, train_dataset=features,
                   data_collator=data_collator(task, tokenizer, model), callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)  # with logging_steps=1 it would print every step's logs
@@ -488,12 +511,13 @@ def train_ref(spec: RunSpec) -> Tuple[str, float, List[float], List[float], Opti
     set_seed(spec.seed)
     model, tokenizer = load_hf(spec)
     probe = probe_loss(spec, model, tokenizer)
-    features = train_features(spec, tokenizer)
+    features, per_doc = doc_train_features(spec, tokenizer)
+    batches = None
     if spec.order:
         order = json.loads(Path(spec.order).read_text(encoding="utf-8"))
-        features = ordered_features(features, order, spec.steps, spec.batch_size, spec.order)
+        batches = ordered_batches(per_doc, order, spec.steps, spec.order)
     trainer = hf_trainer(spec.task, model, tokenizer, features, _trainer_arguments(spec, seq2seq=spec.task != "qa"),
-                         [step_callback(losses, step_times)], sequential=bool(spec.order))
+                         [step_callback(losses, step_times)], batches=batches)
     trainer.train()
     trainer.model.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))

@@ -21,9 +21,11 @@ def pad_features(
     features: Sequence[Mapping[str, Sequence[int]]],
     keys: Iterable[str],
     pad_values: Mapping[str, int],
+    length: int = 0,
 ) -> Dict[str, numpy.ndarray]:
-    """Right-pad the integer sequences under ``keys`` into (batch, max_len) int64 arrays."""
-    max_len = max(len(f["input_ids"]) for f in features)
+    """Right-pad the integer sequences under ``keys`` into (batch, max_len) int64 arrays;
+    ``max_len`` is the longest ``input_ids``, or ``length`` where that is longer."""
+    max_len = max([length] + [len(f["input_ids"]) for f in features])
     out = {}
     for key in keys:
         arr = numpy.full((len(features), max_len), pad_values.get(key, 0), dtype="int64")

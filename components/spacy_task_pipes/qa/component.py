@@ -123,6 +123,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         update_batch_size: int = 4,
         max_windows_per_doc: int = 100_000,
         use_training_dropout: bool = False,
+        loss_over_padding: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
         self.vocab = vocab
@@ -143,6 +144,7 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
             "update_batch_size": update_batch_size,
             "max_windows_per_doc": max_windows_per_doc,
             "use_training_dropout": use_training_dropout,
+            "loss_over_padding": loss_over_padding,
         }
         self._validate_cfg()
         self._dropout = TrainingDropout(name, use_training_dropout)
@@ -160,8 +162,9 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         for key in ("n_best", "max_answer_length", "feature_batch_size", "update_batch_size", "max_windows_per_doc"):
             if c[key] < 1:
                 raise ValueError(f"{where} {key} must be >= 1, got {c[key]}.")
-        if not isinstance(c["use_training_dropout"], bool):
-            raise ValueError(f"{where} use_training_dropout must be true or false, got {c['use_training_dropout']!r}.")
+        for key in ("use_training_dropout", "loss_over_padding"):
+            if not isinstance(c[key], bool):
+                raise ValueError(f"{where} {key} must be true or false, got {c[key]!r}.")
         bad = [q for q in c["default_questions"] if not isinstance(q, str) or not q.strip()]
         if bad:
             raise ValueError(f"{where} default_questions contains empty or non-string entries: {bad!r}.")
@@ -292,16 +295,18 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         return valid
 
     def _batches(
-        self, features: Sequence[_Feature], batch_size: Optional[int] = None
+        self, features: Sequence[_Feature], batch_size: Optional[int] = None, pad_to_longest: bool = False
     ) -> Iterator[Tuple[List[int], Dict[str, numpy.ndarray]]]:
         """Length-sorted, padded model inputs of ``batch_size`` features (default:
-        ``feature_batch_size``), with the indices of the features in each."""
+        ``feature_batch_size``), with the indices of the features in each; each batch padded
+        to its longest feature, or with ``pad_to_longest`` to the longest of all ``features``."""
         tokenizer = self.tokenizer
         pad_values = {"input_ids": tokenizer.pad_token_id or 0}
         lengths = [len(f.inputs["input_ids"]) for f in features]
+        length = max(lengths, default=0) if pad_to_longest else 0
         for idx in batches_by_length(lengths, batch_size or self.cfg["feature_batch_size"]):
             batch = [features[i].inputs for i in idx]
-            yield idx, pad_features(batch, list(batch[0].keys()), pad_values)
+            yield idx, pad_features(batch, list(batch[0].keys()), pad_values, length)
 
     # ------------------------------------------------------------- inference
 
@@ -439,7 +444,8 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         optimizer step. ``drop`` (``training.dropout`` in ``spacy train``): with
         ``use_training_dropout = true`` every dropout probability of the model is set to it;
         with ``false`` (the default, as the Hugging Face ``Trainer``) the model trains with its
-        own config's dropout, and a ``drop`` that differs from it is reported once."""
+        own config's dropout, and a ``drop`` that differs from it is reported once.
+        ``loss_over_padding``: see :func:`qa_loss`."""
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
@@ -450,14 +456,17 @@ class QuestionAnswerer(HFPipeSerializationMixin, TrainablePipe):
         total = 0.0
         # One optimizer step over all features of the examples, computed in length-sorted
         # chunks of update_batch_size whose gradients add up (the loss is normalised by the
-        # total feature count), so short windows are not padded to the longest one.
-        for idx, X in self._batches(features, self.cfg["update_batch_size"]):
+        # total feature count), so short windows are not padded to the longest one. Where
+        # the loss covers padding, every chunk is padded as the whole update would be, so
+        # the step does not depend on update_batch_size.
+        over_padding = self.cfg["loss_over_padding"]
+        for idx, X in self._batches(features, self.cfg["update_batch_size"], pad_to_longest=over_padding):
             (start_logits, end_logits), backprop = self.model.begin_update(X)
             labels = [features[i].label for i in idx]
             loss, d_start, d_end = qa_loss(
                 self.model.ops.to_numpy(start_logits),
                 self.model.ops.to_numpy(end_logits),
-                X["attention_mask"] if "attention_mask" in X else None,
+                None if over_padding else X.get("attention_mask"),
                 labels,
                 n_total=len(features),
             )
@@ -523,7 +532,10 @@ def qa_loss(
 ) -> Tuple[float, numpy.ndarray, numpy.ndarray]:
     """Mean over features of (CE(start) + CE(end)) / 2, and its gradients.
 
-    Padding positions are excluded from the softmax; ``n_total`` is the number of
+    Positions where ``attention_mask`` is 0 (padding) are excluded from the softmax. With
+    ``attention_mask=None`` the softmax covers every position of the padded row, as the
+    Hugging Face QA heads (``BertForQuestionAnswering`` and the like) compute their loss:
+    the loss then depends on how far a window is padded. ``n_total`` is the number of
     features in the whole update (for batches split into chunks)."""
     loss = 0.0
     grads = []

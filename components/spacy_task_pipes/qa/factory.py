@@ -53,6 +53,7 @@ DEFAULT_MODEL_CONFIG = Config().from_str(DEFAULT_QA_MODEL)["model"]
         "update_batch_size": 4,
         "max_windows_per_doc": 100_000,
         "use_training_dropout": False,
+        "loss_over_padding": False,
         "scorer": {"@scorers": "spacy_task_pipes.squad_scorer.v1"},
     },
     default_score_weights={"qa_exact_match": 0.5, "qa_f1": 0.5},
@@ -74,6 +75,7 @@ def make_question_answerer(
     update_batch_size: int,
     max_windows_per_doc: int,
     use_training_dropout: bool,
+    loss_over_padding: bool,
     scorer: Optional[Callable],
 ) -> TrainablePipe:  # the class is imported when built
     """The ``question_answerer`` pipe: answers each doc's questions (``doc._.questions``, then
@@ -85,7 +87,11 @@ def make_question_answerer(
     windows per forward pass, ``update_batch_size`` per training chunk, ``max_windows_per_doc``
     the most windows (questions x windows) one doc may need. ``use_training_dropout``: false,
     the model trains with its own config's dropout (as the Hugging Face ``Trainer``; a different
-    ``training.dropout`` is reported once); true, with ``training.dropout``. torch and transformers are
+    ``training.dropout`` is reported once); true, with ``training.dropout``. ``loss_over_padding``:
+    false (the default), the start/end softmax of the loss covers the windows' own tokens;
+    true, also the padding positions of the update (every window padded to its longest), as
+    the Hugging Face QA heads and the ``Trainer``'s padding collator compute it: a loss that
+    depends on batch composition, for exact comparisons with the ``Trainer``. torch and transformers are
     imported here, when the pipe is built, not when the factory is registered."""
     from .component import QuestionAnswerer
 
@@ -106,5 +112,6 @@ def make_question_answerer(
         update_batch_size=update_batch_size,
         max_windows_per_doc=max_windows_per_doc,
         use_training_dropout=use_training_dropout,
+        loss_over_padding=loss_over_padding,
         scorer=scorer,
     )
