@@ -9,10 +9,10 @@ Trainer's ``save_pretrained`` folder wrapped in the same component), so only tra
 
 What is the same on both sides: the initial weights (one folder, its fingerprint recorded), the
 examples (the Trainer reads the DocBins ``spacy train`` reads), steps, batch size (examples per
-step; for QA one question per doc, the Trainer counts windows unless ``same_order`` is on), learning
-rate with linear warm-up
-and decay, AdamW's betas/eps/weight decay (none for biases and norm weights), global-norm clipping,
-the model config's dropout, the tokenizer calls (prefix, truncation lengths), no label smoothing.
+step; for QA one question per doc, the Trainer counts windows unless ``same_order`` is on),
+learning rate with linear warm-up and decay, AdamW's betas/eps/weight decay (none for biases and
+norm weights), global-norm clipping, the model config's dropout, the tokenizer calls (prefix,
+truncation lengths), no label smoothing.
 What differs: the data order (spaCy's shuffle vs. the Trainer's sampler, each seeded) unless
 ``same_order`` is on (the Trainer then takes the batches ``spacy train`` took, step by step, from
 the order our side records: for QA the windows of the questions our side took; a paired comparison
