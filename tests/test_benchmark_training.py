@@ -62,15 +62,20 @@ def test_translation_both_sides_from_the_same_weights(tmp_path, seq2seq_models):
     assert set(printed) >= {"ours", "ref", "quality_difference", "time_ratio"}
 
 
+def _with_config(model: Path, **values) -> Path:
+    """``model`` with ``values`` set in its config.json."""
+    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    config.update(values)
+    (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return model
+
+
 def _bart_without_dropout(path: Path) -> Path:
     """A tiny random BART (tied embeddings, as the parity runs' model) with every dropout at 0."""
     from spacy_task_pipes.bench.seq2seq import build_seq2seq_model_dir
 
     model = build_seq2seq_model_dir(SENTENCES * 20, path, arch="bart", size="tiny", vocab_size=200, seed=0)
-    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
-    config.update(dropout=0.0, attention_dropout=0.0, activation_dropout=0.0)
-    (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    return model
+    return _with_config(model, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0)
 
 
 @pytest.mark.parametrize("arch, n_train", [("t5", 32), ("bart", 28)])
@@ -116,10 +121,7 @@ def _qa_model_without_dropout(model: Path, path: Path) -> Path:
     import shutil
 
     shutil.copytree(model, path)
-    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    return path
+    return _with_config(path, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
 
 @pytest.mark.slow
