@@ -184,7 +184,7 @@ def main(
         max_grad_norm=max_grad_norm, seed=seed, threads=threads, eval_num_beams=eval_num_beams,
         eval_max_new_tokens=eval_max_new_tokens or NEW_TOKENS[task], max_seq_length=max_seq_length,
         doc_stride=doc_stride, same_order=same_order,
-        overrides=({"components.question_answerer.loss_over_padding": True} if loss_over_padding else {})
+        overrides=({f"components.{PIPES[task]}.loss_over_padding": True} if loss_over_padding else {})
         | ({f"components.{PIPES[task]}.max_input_length": max_input_length} if max_input_length else {}),
     )
     try:

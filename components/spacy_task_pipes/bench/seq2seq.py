@@ -67,7 +67,9 @@ def train_sentencepiece(texts: Iterable[str], prefix: PathLike, vocab_size: int,
     return prefix.with_suffix(".model")
 
 
-ARCHITECTURES = ("t5", "bart", "bert2bert")
+# random encoder-decoders built by build_seq2seq_model_dir; bert2bert: build_bert2bert_model_dir
+RANDOM_ARCHITECTURES = ("t5", "bart")
+ARCHITECTURES = RANDOM_ARCHITECTURES + ("bert2bert",)
 
 
 def _bart_config(tokenizer: Any, shape: Dict[str, Any], max_length: int) -> Any:
@@ -109,8 +111,9 @@ def build_seq2seq_model_dir(
 
     from ..hf.tokenizers import t5_tokenizer
 
-    if arch not in ARCHITECTURES[:2]:
-        raise ValueError(f"Unknown architecture {arch!r}: use one of t5, bart (bert2bert: build_bert2bert_model_dir).")
+    if arch not in RANDOM_ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {arch!r}: use one of {', '.join(RANDOM_ARCHITECTURES)} "
+                         "(bert2bert: build_bert2bert_model_dir).")
     if size not in MODEL_SIZES:
         raise ValueError(f"Unknown model size {size!r}: use one of {sorted(MODEL_SIZES)}.")
     shape = dict(MODEL_SIZES[size])
