@@ -82,6 +82,23 @@ def test_a_lone_number_is_o_unless_it_touches_a_match_or_a_pattern_word():
     assert third["90"] == "-" and third["3310"] == "-"
 
 
+def test_addresses_are_o_but_not_a_pattern_word_or_a_name_beside_them():
+    nlp = spacy.blank("en")
+    matcher = RuleMatcher(nlp, [Pattern("GADGET", "Pixel", "pixel", 1), Pattern("BRAND", "@Sonos", "sonos", 2)])
+    texts = ["RT @Phil_Heim : my Pixel Fold Pro is at https://t.co/Xy12 or Help@Shop.com from Diversia.com @Sonos Era 300"]
+    doc = bootstrap_docs(nlp, texts, matcher, unmatched="evidence")[0]
+    iob = {t.text: t.ent_iob_ or "-" for t in doc}
+    # a user name, a web address and an e-mail address are not names
+    assert iob["@Phil_Heim"] == iob["https://t.co/Xy12"] == iob["Help@Shop.com"] == "O"
+    # a bare domain is often a company's name: it stays unknown
+    assert iob["Diversia.com"] == "-"
+    # a handle a pattern names is matched, and the names beside the addresses stay unknown
+    assert iob["@Sonos"] == "B" and iob["Pixel"] == "B"
+    assert iob["Fold"] == iob["Pro"] == iob["Era"] == iob["300"] == "-"
+    # a lone word beside a handle is O by the lone-word rule, as beside any known token
+    assert iob["RT"] == "O"
+
+
 def test_missing_tokens_survive_the_docbin():
     docs, _ = _bootstrap("evidence")
     back = list(DocBin(docs=docs).get_docs(spacy.blank("en").vocab))
