@@ -85,7 +85,8 @@ def test_a_lone_number_is_o_unless_it_touches_a_match_or_a_pattern_word():
 def test_addresses_are_o_but_not_a_pattern_word_or_a_name_beside_them():
     nlp = spacy.blank("en")
     matcher = RuleMatcher(nlp, [Pattern("GADGET", "Pixel", "pixel", 1), Pattern("BRAND", "@Sonos", "sonos", 2)])
-    texts = ["RT @Phil_Heim : my Pixel Fold Pro is at https://t.co/Xy12 or Help@Shop.com from Diversia.com @Sonos Era 300"]
+    texts = ["RT @Phil_Heim : my Pixel Fold Pro is at https://t.co/Xy12 or Help@Shop.com "
+             "from Diversia.com @Sonos Era 300"]
     doc = bootstrap_docs(nlp, texts, matcher, unmatched="evidence")[0]
     iob = {t.text: t.ent_iob_ or "-" for t in doc}
     # a user name, a web address and an e-mail address are not names
