@@ -27,6 +27,11 @@ dev set picks model-best; the test set only scores):
   the gold dev texts and a precision below 0.2 there are dropped (the dev set also picks
   model-best; the test set only scores).
 
+Each trained row also gives the model with its bootstrap's patterns as a dictionary at
+inference (:mod:`spacy_task_pipes.ner.dictionary`; ``scripts/add_dictionary.py --choice dev``):
+an ``entity_ruler`` after ``ner`` whose matches win overlaps, kept where it raises gold dev F;
+the table shows it as ``<variant> + dictionary``.
+
 Published figures (BOND's README, entity-level F1 on test, RoBERTa-base) are printed
 beside ours for the BOND sets.
 """
@@ -49,6 +54,7 @@ from spacy_task_pipes.cli import fail, output_file, user_errors
 from spacy_task_pipes.io import write_json_atomic, write_text_atomic
 from spacy_task_pipes.ner.bootstrap import Pattern, RuleMatcher, bootstrap_docs, load_patterns, load_texts
 from spacy_task_pipes.ner.convert import convert_file, read_conll
+from spacy_task_pipes.ner.dictionary import choose_dictionary
 from spacy_task_pipes.ner.evaluation import evaluate_ner
 from spacy_task_pipes.ner.pattern_filter import MIN_MATCHES, MIN_PRECISION, drop_patterns, pattern_precision
 from spacy_task_pipes.ner.self_training import RelabelStats, TrainingFailed, relabel, spacy_train, warm_start_config
@@ -215,8 +221,19 @@ def run_variant(data: Dataset, variant: str, seed: int, config: Path, work: Path
     names = {p.pattern for p in data.patterns if isinstance(p.pattern, str)}
     row["out_of_dictionary_recall"], row["out_of_dictionary_mentions"] = _out_of_dictionary_recall(pred, data.test, names)
     row["by_confidence"] = metrics.get("by_confidence")
+    row["dictionary"] = _with_dictionary(trained, patterns, data, names)
     row["seconds"] = round(time.perf_counter() - started, 1)
     return row
+
+
+def _with_dictionary(nlp, patterns: Sequence[Pattern], data: Dataset, names: set) -> Dict:
+    """The model with the bootstrap's patterns as a dictionary at inference where the gold dev set
+    keeps it (``add_dictionary.py --choice dev``): dev F with and without it, test scores of the kept pipeline."""
+    choice = choose_dictionary(nlp, patterns, data.dev, choice="dev")
+    metrics, pred = evaluate_ner(nlp, data.test, thresholds=())
+    result = {**choice.to_dict(), **_scores(metrics["model"])}
+    result["out_of_dictionary_recall"] = _out_of_dictionary_recall(pred, data.test, names)[0]
+    return result
 
 
 def _scores(prf: Dict) -> Dict[str, float]:
@@ -232,25 +249,28 @@ def _split(value: str, allowed: Sequence[str], option: str) -> List[str]:
 
 
 def table(rows: List[Dict]) -> str:
-    """Markdown: mean (spread) of P/R/F per dataset and variant over the seeds."""
+    """Markdown: mean (spread) of P/R/F per dataset and variant over the seeds; a trained variant
+    has a second line with the dictionary at inference where the gold dev set kept it."""
     groups: Dict[Tuple[str, str], List[Dict]] = defaultdict(list)
     for row in rows:
         groups[(row["dataset"], row["variant"])].append(row)
-    lines = ["| dataset | variant | seeds | P | R | F | F spread | recall on names no rule matches |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        if row.get("dictionary"):
+            kept = {**row, **row["dictionary"], "recall_on_unmatched": None}
+            groups[(row["dataset"], row["variant"] + " + dictionary")].append(kept)
+    lines = ["| dataset | variant | seeds | P | R | F | F spread | recall on names no rule matches | dictionary kept |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for (dataset, variant), group in groups.items():
         mean = lambda key: statistics.mean(r[key] for r in group)  # noqa: E731
         fs = [r["f"] for r in group]
         unmatched = [r["recall_on_unmatched"] for r in group if r.get("recall_on_unmatched") is not None]
+        kept = f"{sum(r['kept'] for r in group)} of {len(group)}" if variant.endswith(" + dictionary") else ""
         lines.append(
             f"| {dataset} | {variant} | {len(group)} | {mean('p'):.3f} | {mean('r'):.3f} | {mean('f'):.3f} | "
-            f"{min(fs):.3f}–{max(fs):.3f} | {statistics.mean(unmatched):.3f} |" if unmatched else
-            f"| {dataset} | {variant} | {len(group)} | {mean('p'):.3f} | {mean('r'):.3f} | {mean('f'):.3f} | "
-            f"{min(fs):.3f}–{max(fs):.3f} | |"
+            f"{min(fs):.3f}–{max(fs):.3f} | {f'{statistics.mean(unmatched):.3f}' if unmatched else ''} | {kept} |"
         )
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         for name, f in PUBLISHED.get(dataset, {}).items():
-            lines.append(f"| {dataset} | published: {name} | | | | {f / 100:.3f} | | |")
+            lines.append(f"| {dataset} | published: {name} | | | | {f / 100:.3f} | | | |")
     return "\n".join(lines)
 
 
@@ -293,8 +313,11 @@ def main(
                     except TrainingFailed as err:
                         fail(str(err))
                     rows.append(row)
+                    extra = (f"; + dictionary: dev F {row['dictionary']['dev_gain']:+.3f}, "
+                             f"{'kept' if row['dictionary']['kept'] else 'left out'}, F {row['dictionary']['f']:.3f}"
+                             if row.get("dictionary") else "")
                     typer.echo(f"  {variant:<18} seed {seed}: P {row['p']:.3f} R {row['r']:.3f} F {row['f']:.3f} "
-                               f"({row['seconds']} s)")
+                               f"({row['seconds']} s){extra}")
                     write_json_atomic({"rows": rows, "overrides": list(ctx.args)}, output_path)
     finally:
         if work_dir is None:

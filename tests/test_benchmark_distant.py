@@ -66,6 +66,13 @@ def test_a_short_training_run_scores_the_model_and_its_confidences(tmp_path):
     (row,) = json.loads((tmp_path / "out.json").read_text())["rows"]
     assert row["variant"] == "evidence" and 0.0 <= row["f"] <= 1.0
     assert row["recall_on_unmatched"] is not None and set(row["by_confidence"]) >= {"0.5", "0.9"}
+    # the dictionary at inference: dev F for each placement, the one the dev set kept, its test scores
+    dictionary = row["dictionary"]
+    assert set(dictionary["dev"]) == {"with", "without"}
+    assert dictionary["kept"] == (dictionary["dev"]["with"]["f"] > dictionary["dev"]["without"]["f"])
+    if not dictionary["kept"]:
+        assert (dictionary["p"], dictionary["r"], dictionary["f"]) == (row["p"], row["r"], row["f"])
+    assert "| es | evidence + dictionary | 1 |" in (tmp_path / "out.md").read_text()
 
 
 def test_missing_shared_data_is_one_line(tmp_path, monkeypatch):

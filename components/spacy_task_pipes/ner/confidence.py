@@ -222,7 +222,11 @@ def add_confidences(ner, docs: List[Doc], spans_key: str = SPANS_KEY) -> List[Do
 
 def thresholded(docs: Sequence[Doc], gold: Sequence[Doc], thresholds: Sequence[float], spans_key: str = SPANS_KEY) -> Dict[str, Dict[str, float]]:
     """Precision, recall and F of the entities whose confidence is at least each
-    threshold, against ``gold`` (exact character offsets and label)."""
+    threshold, against ``gold`` (exact character offsets and label).
+
+    An entity of ``doc.ents`` without a score (a component after ``ner`` set it, such as the
+    rules' dictionary, :mod:`.dictionary`) counts at every threshold, and a scored entity it
+    overlaps (one it overwrote) at none."""
     out = {}
     n_gold = sum(len(g.ents) for g in gold)
     for threshold in thresholds:
@@ -232,15 +236,25 @@ def thresholded(docs: Sequence[Doc], gold: Sequence[Doc], thresholds: Sequence[f
             group = doc.spans.get(spans_key)
             if group is None:
                 continue
-            for span, score in zip(group, group.attrs.get("scores", ())):
-                if score >= threshold:
-                    n_pred += 1
-                    tp += (span.start_char, span.end_char, span.label_) in truth
+            for span in _kept(doc, group, threshold):
+                n_pred += 1
+                tp += (span.start_char, span.end_char, span.label_) in truth
         p = tp / n_pred if n_pred else 0.0
         r = tp / n_gold if n_gold else 0.0
         f = 2 * p * r / (p + r) if p + r else 0.0
         out[str(threshold)] = {"p": round(p, 4), "r": round(r, 4), "f": round(f, 4), "entities": n_pred}
     return out
+
+
+def _kept(doc: Doc, group: SpanGroup, threshold: float) -> List[Span]:
+    """The scored entities at or above ``threshold`` that no unscored entity of ``doc.ents``
+    overlaps, and those unscored entities."""
+    scored = {(span.start, span.end, span.label) for span in group}
+    unscored = [ent for ent in doc.ents if (ent.start, ent.end, ent.label) not in scored]
+    taken = {i for ent in unscored for i in range(ent.start, ent.end)}
+    kept = [span for span, score in zip(group, group.attrs.get("scores", ()))
+            if score >= threshold and not taken.intersection(range(span.start, span.end))]
+    return kept + unscored
 
 
 @Language.factory(

@@ -1,0 +1,139 @@
+"""The rules' dictionary at inference: spaCy's entity_ruler after ner, kept where the gold dev set says."""
+
+import json
+import random
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from spacy.training import Example
+
+from conftest import run_script
+from spacy_task_pipes.ner.bootstrap import Pattern
+from spacy_task_pipes.ner.confidence import thresholded
+from spacy_task_pipes.ner.dictionary import DICTIONARY_NAME, add_dictionary, choose_dictionary
+from spacy_task_pipes.safety import safe_load
+
+TRAIN = [
+    ("I love my Pixel 8 a lot.", [(10, 17)]),
+    ("The iPhone 12 is fine.", [(4, 13)]),
+    ("She bought a Galaxy S21 yesterday.", [(13, 23)]),
+    ("Nothing beats the Kindle for reading.", [(18, 24)]),
+    ("We talked about the weather.", []),
+    ("My Pixel 8 and iPhone 12 both broke.", [(3, 10), (15, 24)]),
+]
+# Names the model never saw; "Walkman" and "Zune" are gadgets, "Apple" here is a fruit.
+DEV = [
+    ("An old Walkman still plays.", [(7, 14)]),
+    ("My Zune is gone.", [(3, 7)]),
+    ("He ate an apple and a Pixel 8 fell.", [(22, 29)]),
+]
+GOOD = [Pattern("GADGET", "Walkman", "walkman", 1), Pattern("GADGET", "Zune", "zune", 2)]
+BAD = [Pattern("GADGET", "apple", "apple", 1), Pattern("GADGET", "old", "old", 2), Pattern("GADGET", "ate", "ate", 3)]
+
+
+def _gold(nlp, rows):
+    docs = []
+    for text, spans in rows:
+        doc = nlp.make_doc(text)
+        doc.set_ents([doc.char_span(s, e, label="GADGET") for s, e in spans], default="outside")
+        docs.append(doc)
+    return docs
+
+
+@pytest.fixture(scope="module")
+def trained():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("tok2vec")
+    nlp.add_pipe("ner")
+    examples = [Example(nlp.make_doc(g.text), g) for g in _gold(nlp, TRAIN)]
+    nlp.initialize(lambda: examples)
+    rng = random.Random(0)
+    for _ in range(30):
+        rng.shuffle(examples)
+        nlp.update(examples, drop=0.1)
+    return nlp
+
+
+@pytest.fixture()
+def nlp(trained):
+    yield trained
+    for name in (DICTIONARY_NAME, "entity_confidence"):
+        if name in trained.pipe_names:
+            trained.remove_pipe(name)
+
+
+def _ents(doc):
+    return [(e.text, e.label_) for e in doc.ents]
+
+
+def test_matches_overwrite_overlapping_predictions_and_keep_the_rest(nlp):
+    text = "My Pixel 8 and iPhone 12 both broke, and my Walkman too."
+    plain = nlp(text)
+    nlp.add_pipe("entity_confidence")
+    add_dictionary(nlp, [Pattern("PHONE", "Pixel", "pixel", 1), Pattern("GADGET", "walkman", "walkman", 2)])
+    assert nlp.pipe_names[-1] == DICTIONARY_NAME
+    doc = nlp(text)
+    by_text = {e.text: e for e in doc.ents}
+    assert by_text["Pixel"].label_ == "PHONE" and by_text["Pixel"].ent_id_ == "pixel"
+    assert by_text["Walkman"].label_ == "GADGET" and by_text["Walkman"]._.confidence is None
+    # every prediction of the model is kept unless a dictionary match overlaps it
+    matched = {i for e in doc.ents if e.ent_id_ for i in range(e.start, e.end)}
+    for ent in plain.ents:
+        overlapped = any(i in matched for i in range(ent.start, ent.end))
+        assert ((ent.text, ent.label_) in _ents(doc)) != overlapped
+    # the dictionary's entities count at every threshold; a prediction they overwrote at none
+    table = thresholded([doc], _gold(nlp, [(text, [(44, 51)])]), [0.0, 1.01])
+    assert table["1.01"]["entities"] == 2 and table["1.01"]["p"] == 0.5  # Walkman right, Pixel mislabelled
+    assert table["0.0"]["entities"] == len(doc.ents)
+
+
+def test_dev_keeps_a_dictionary_that_helps_and_it_survives_saving(nlp, tmp_path):
+    dev = _gold(nlp, DEV)
+    before = nlp.pipe_names
+    choice = choose_dictionary(nlp, GOOD, dev)
+    assert choice.kept and choice.gain > 0 and nlp.pipe_names == before + [DICTIONARY_NAME]
+    assert choice.scores["with"]["r"] > choice.scores["without"]["r"]
+    nlp.to_disk(tmp_path / "model")
+    loaded = safe_load(tmp_path / "model")
+    assert ("zune", "GADGET") in _ents(loaded("I miss my zune."))  # matched on LOWER
+    assert [p["id"] for p in loaded.get_pipe(DICTIONARY_NAME).patterns] == ["walkman", "zune"]
+
+
+def test_dev_leaves_out_a_dictionary_that_hurts(nlp):
+    dev = _gold(nlp, DEV)
+    before = nlp.pipe_names
+    choice = choose_dictionary(nlp, BAD, dev)
+    assert not choice.kept and choice.gain < 0 and nlp.pipe_names == before
+    assert choice.to_dict()["dev"]["with"]["p"] < choice.to_dict()["dev"]["without"]["p"]
+    forced = choose_dictionary(nlp, BAD, dev, choice="always")
+    assert forced.kept and nlp.pipe_names[-1] == DICTIONARY_NAME
+    with pytest.raises(ValueError, match="choice: 'sometimes'"):
+        choose_dictionary(nlp, BAD, dev, choice="sometimes")
+
+
+def test_the_script_adds_it_in_place_and_reports(trained, tmp_path):
+    trained.to_disk(tmp_path / "model")
+    DocBin(docs=_gold(trained, DEV)).to_disk(tmp_path / "dev.spacy")
+    with (tmp_path / "patterns.jsonl").open("w") as f:
+        for p in GOOD:
+            f.write(json.dumps({"label": p.label, "pattern": p.pattern, "id": p.id}) + "\n")
+    result = run_script("add_dictionary", str(tmp_path / "model"), str(tmp_path / "patterns.jsonl"),
+                        str(tmp_path / "dev.spacy"), "--report", str(tmp_path / "report.json"))
+    assert result.exit_code == 0, result.output
+    assert "dictionary (2 patterns) added last" in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["kept"] is True and report["dev"]["with"]["f"] > report["dev"]["without"]["f"]
+    assert spacy.load(tmp_path / "model").pipe_names == ["tok2vec", "ner", DICTIONARY_NAME]
+    # a hurtful dictionary leaves the folder as it was
+    trained.to_disk(tmp_path / "model2")
+    (tmp_path / "bad.jsonl").write_text("".join(json.dumps({"label": "GADGET", "pattern": w}) + "\n" for w in ("ate", "old")))
+    result = run_script("add_dictionary", str(tmp_path / "model2"), str(tmp_path / "bad.jsonl"),
+                        str(tmp_path / "dev.spacy"))
+    assert result.exit_code == 0 and "left out" in result.output
+    assert spacy.load(tmp_path / "model2").pipe_names == ["tok2vec", "ner"]
+    # a broken pattern line is named
+    (tmp_path / "broken.jsonl").write_text('{"label": "GADGET"}\n')
+    result = run_script("add_dictionary", str(tmp_path / "model2"), str(tmp_path / "broken.jsonl"),
+                        str(tmp_path / "dev.spacy"))
+    assert result.exit_code == 2 and "broken.jsonl:1" in result.output
