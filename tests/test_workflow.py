@@ -63,12 +63,17 @@ def test_project_run_all_then_spacy_load(project_copy):
         env=env,
     )
     out = proc.stdout
-    for step in ("check-vars", "bootstrap", "convert", "debug-data", "train", "self-train", "evaluate", "package", "summary"):
+    steps = ("check-vars", "convert", "filter-patterns", "bootstrap", "debug-data", "train", "self-train", "evaluate",
+             "package", "summary")
+    for step in steps:
         assert f"= {step} =" in out, f"step {step} did not run"
     assert "= benchmark =" not in out  # timing runs are the benchmarks workflow's (#23)
     assert f"packages/en_{PACKAGE}-0.1.0" in out and "training/en/ner_test_metrics.json" in out  # the summary
     _run([sys.executable, "-m", "spacy", "project", "run", "benchmark", str(project_copy),
           "--vars.bench_repeats", "1", "--vars.bench_copies", "1"], cwd=project_copy, env=env)
+    # the English patterns are all precise enough on the gold dev set: the filter keeps every line
+    report = json.loads((project_copy / "corpus/en/patterns.report.json").read_text())
+    assert report["dropped_ids"] == [] and report["kept_lines"] == report["patterns"] == 80
     stats = json.loads((project_copy / "corpus/en/bootstrap_stats.json").read_text())
     assert stats["texts"] >= 600 and stats["entities_per_label"]["GADGET"] > 500
     metrics = json.loads((project_copy / "training/en/ner_test_metrics.json").read_text())
@@ -81,13 +86,17 @@ def test_project_run_all_then_spacy_load(project_copy):
     code = (
         "import json, spacy; nlp = spacy.load('en_%s');"
         "doc = nlp('I returned my iPhone 13 and bought a Galaxy S22 Ultra instead.');"
-        "print(json.dumps([[e.text, e.label_, e._.confidence] for e in doc.ents]))" % PACKAGE
+        "print(json.dumps([[e.text, e.label_, e._.confidence, e.ent_id_] for e in doc.ents] + [nlp.pipe_names]))"
+        % PACKAGE
     )
-    ents = json.loads(_run([sys.executable, "-c", code], cwd=project_copy).stdout.strip().splitlines()[-1])
+    *ents, pipe_names = json.loads(_run([sys.executable, "-c", code], cwd=project_copy).stdout.strip().splitlines()[-1])
     assert ["iPhone 13", "GADGET"] in [e[:2] for e in ents] or ["Galaxy S22 Ultra", "GADGET"] in [e[:2] for e in ents], ents
     # the packaged pipeline scores its entities, above the threshold picked on the gold dev set
     calibration = json.loads((project_copy / "training/en/ner_calibration.json").read_text())
-    assert all(e[2] is not None and e[2] >= calibration["min_confidence"] for e in ents), ents
+    # (an entity of the patterns' dictionary, where the gold dev set kept it, has a pattern id and no score)
+    dictionary = json.loads((project_copy / "training/en/ner_dictionary.json").read_text())
+    assert ("dictionary" in pipe_names) == dictionary["kept"] and set(dictionary["dev"]) == {"with", "without"}
+    assert all(e[3] if e[2] is None else e[2] >= calibration["min_confidence"] for e in ents), ents
     assert "confidence >= 0.9" in proc.stdout  # evaluate prints P/R/F by confidence
 
 

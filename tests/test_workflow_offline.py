@@ -181,7 +181,7 @@ def test_all_gpu_runs_offline_on_a_local_tiny_bert(fresh_clone: Path) -> None:
     assert read_json(fresh_clone / model / "config.json")["hidden_size"] == 128
     proc = run_project(fresh_clone, "all-gpu", "--vars.trf_model", model, "--vars.gpu_id", "-1",
                        "--vars.trf_max_steps", "20", "--vars.trf_eval_frequency", "20")
-    for step in ("check-trf-model", "bootstrap", "convert", "train-trf", "evaluate-trf"):
+    for step in ("check-trf-model", "convert", "filter-patterns", "bootstrap", "train-trf", "evaluate-trf"):
         assert f"= {step} =" in proc.stdout, step
     metrics = read_json(fresh_clone / "training/en/ner_trf_test_metrics.json")
     assert metrics["gold_entities"] > 100 and 0.0 <= metrics["model"]["f"] <= 1.0
