@@ -36,6 +36,8 @@ from spacy_task_pipes.demo import (  # noqa: E402
 )
 from spacy_task_pipes.demo.app import DEFAULT_MAX_CHARS, parse_args  # noqa: E402
 from spacy_task_pipes.demo.views import SentencePair, escape_markdown, translation_pairs  # noqa: E402
+from spacy_task_pipes.ner.bootstrap import Pattern  # noqa: E402
+from spacy_task_pipes.ner.dictionary import add_dictionary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "scripts" / "demo.py"
@@ -317,3 +319,10 @@ def test_entity_confidences_are_shown_where_the_pipeline_scores_them(start_page,
     # a pipeline without the component shows no table
     plain = submit(start_page(str(demo_ner_pipeline)), DEMO_TEXT)
     assert not plain.table
+    # the rules' dictionary after ner: its entities name their pattern instead of a confidence
+    word = next(t.text for t in doc if t.is_alpha and not t.ent_type_ and len(t.text) > 3)
+    add_dictionary(nlp, [Pattern(GADGET, word, "my-pattern", 1)])
+    nlp.to_disk(tmp_path / "with_dictionary")
+    (table,) = submit(start_page(str(tmp_path / "with_dictionary")), DEMO_TEXT).table
+    rows = dict(zip(table.value["entity"], table.value["confidence"]))
+    assert rows[word] == "pattern my-pattern" and len(rows) == len(doc.ents) + 1

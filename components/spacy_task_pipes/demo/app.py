@@ -222,10 +222,13 @@ def show_entities(analysis: Analysis, tasks: PipelineTasks) -> None:
     )
     n = len(analysis.entities or ())
     st.caption(f"{n} entit{'y' if n == 1 else 'ies'} found" if n else "No entities found in this text.")
-    scored = [e for e in analysis.entities or () if e.confidence is not None]
-    if scored:
-        st.caption("Confidence of each entity (entity_confidence: the probability of the NER's actions that built it)")
-        st.table([{"entity": e.text, "label": e.label, "confidence": f"{e.confidence:.3f}"} for e in scored])
+    shown = [e for e in analysis.entities or () if e.confidence is not None or e.pattern]
+    if any(e.confidence is not None for e in shown):
+        st.caption("Confidence of each entity (entity_confidence: the probability of the NER's actions that built it; "
+                   "the rules' dictionary names its pattern instead)")
+        st.table([{"entity": e.text, "label": e.label,
+                   "confidence": f"{e.confidence:.3f}" if e.confidence is not None else f"pattern {e.pattern}"}
+                  for e in shown])
 
 
 def show_answers(context: str, answers: Sequence[AnswerView]) -> None:

@@ -33,6 +33,7 @@ class EntityView:
     start_char: int
     end_char: int
     confidence: Optional[float] = None  # set where the pipeline has the entity_confidence component
+    pattern: str = ""  # the pattern id of an entity a rule component set (the rules' dictionary)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def analyse(nlp: Language, tasks: PipelineTasks, text: str, questions: Sequence[
 def entity_views(doc: Doc) -> Tuple[EntityView, ...]:
     scored = Span.has_extension("confidence")
     return tuple(
-        EntityView(ent.text, ent.label_, ent.start_char, ent.end_char, ent._.confidence if scored else None)
+        EntityView(ent.text, ent.label_, ent.start_char, ent.end_char, ent._.confidence if scored else None, ent.ent_id_)
         for ent in doc.ents
     )
 
