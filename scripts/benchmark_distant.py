@@ -22,10 +22,12 @@ dev set picks model-best; the test set only scores):
   half of the time;
 - ``self_train_outside``: ``outside`` plus one self-training round whose relabelled data
   is ``outside`` too (for text where the evidence rules do not hold, such as tweets);
-- ``<variant>_dev_filter`` (``rules``, ``outside``, ``evidence``, ``self_train_outside``): the
-  same after ``scripts/filter_patterns.py``'s filter: pattern ids with 3 or more matches on
-  the gold dev texts and a precision below 0.2 there are dropped (the dev set also picks
-  model-best; the test set only scores).
+- ``<variant>_dev_filter`` (``rules``, ``outside``, ``evidence``, ``self_train``,
+  ``self_train_outside``): the same after ``scripts/filter_patterns.py``'s filter: pattern ids
+  with 3 or more matches on the gold dev texts and a precision below 0.2 there are dropped (the
+  dev set also picks model-best; the test set only scores). ``self_train_dev_filter`` is the
+  path of the workflow's ``all``: ``filter-patterns``, ``bootstrap --unmatched evidence``,
+  ``train``, ``self-train``.
 
 Each trained row also gives the model with its bootstrap's patterns as a dictionary at
 inference (:mod:`spacy_task_pipes.ner.dictionary`; ``scripts/add_dictionary.py --choice dev``):
@@ -65,7 +67,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 BASE_VARIANTS = ("rules", "outside", "evidence", "self_train", "self_train_filter", "self_train_outside")
 DEV_FILTER = "_dev_filter"  # suffix: patterns filtered by their precision on the gold dev set
-DEV_FILTER_BASES = ("rules", "outside", "evidence", "self_train_outside")
+DEV_FILTER_BASES = ("rules", "outside", "evidence", "self_train", "self_train_outside")
 VARIANTS = BASE_VARIANTS + tuple(v + DEV_FILTER for v in DEV_FILTER_BASES)
 DATASETS = ("webpage", "twitter", "conll_es", "en", "es")
 PUBLISHED = {  # BOND README: entity-level F1 on test
