@@ -5,13 +5,13 @@ import random
 
 import pytest
 import spacy
-from spacy.tokens import DocBin
+from spacy.tokens import DocBin, Span
 from spacy.training import Example
 
 from conftest import run_script
 from spacy_task_pipes.ner.bootstrap import Pattern
 from spacy_task_pipes.ner.confidence import thresholded
-from spacy_task_pipes.ner.dictionary import DICTIONARY_NAME, add_dictionary, choose_dictionary
+from spacy_task_pipes.ner.dictionary import DICTIONARY_NAME, add_dictionary, choose_dictionary, longest_entities_filter
 from spacy_task_pipes.safety import safe_load
 
 TRAIN = [
@@ -63,32 +63,59 @@ def nlp(trained):
             trained.remove_pipe(name)
 
 
+@pytest.fixture()
+def fixed():
+    """A stand-in for a trained model that finds only "Pixel 8" (the choice does not depend on what the model is)."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler", name="model").add_patterns([{"label": "GADGET", "pattern": "Pixel 8"}])
+    return nlp
+
+
 def _ents(doc):
     return [(e.text, e.label_) for e in doc.ents]
 
 
-def test_matches_overwrite_overlapping_predictions_and_keep_the_rest(nlp):
+def test_the_longest_span_wins_and_at_equal_length_the_dictionary(nlp):
     text = "My Pixel 8 and iPhone 12 both broke, and my Walkman too."
     plain = nlp(text)
+    assert ("Pixel 8", "GADGET") in _ents(plain) and ("iPhone 12", "GADGET") in _ents(plain)
     nlp.add_pipe("entity_confidence")
-    add_dictionary(nlp, [Pattern("PHONE", "Pixel", "pixel", 1), Pattern("GADGET", "walkman", "walkman", 2)])
+    patterns = [Pattern("GADGET", "Pixel", "pixel", 1),  # inside a longer prediction: the prediction stays
+                Pattern("PHONE", "iPhone 12", "iphone", 2),  # the same span: the dictionary's label wins
+                Pattern("GADGET", "walkman", "walkman", 3),  # where the model saw nothing
+                Pattern("GADGET", "my Walkman too", "longer", 4)]  # longer than the match above: it wins that overlap
+    add_dictionary(nlp, patterns)
     assert nlp.pipe_names[-1] == DICTIONARY_NAME
     doc = nlp(text)
     by_text = {e.text: e for e in doc.ents}
-    assert by_text["Pixel"].label_ == "PHONE" and by_text["Pixel"].ent_id_ == "pixel"
-    assert by_text["Walkman"].label_ == "GADGET" and by_text["Walkman"]._.confidence is None
-    # every prediction of the model is kept unless a dictionary match overlaps it
-    matched = {i for e in doc.ents if e.ent_id_ for i in range(e.start, e.end)}
+    assert by_text["Pixel 8"].label_ == "GADGET" and by_text["Pixel 8"].ent_id_ == ""
+    assert by_text["Pixel 8"]._.confidence is not None
+    assert by_text["iPhone 12"].label_ == "PHONE" and by_text["iPhone 12"].ent_id_ == "iphone"
+    assert by_text["my Walkman too"].ent_id_ == "longer" and by_text["my Walkman too"]._.confidence is None
+    assert "Walkman" not in by_text
+    # every other prediction of the model stays
     for ent in plain.ents:
-        overlapped = any(i in matched for i in range(ent.start, ent.end))
-        assert ((ent.text, ent.label_) in _ents(doc)) != overlapped
-    # the dictionary's entities count at every threshold; a prediction they overwrote at none
-    table = thresholded([doc], _gold(nlp, [(text, [(44, 51)])]), [0.0, 1.01])
-    assert table["1.01"]["entities"] == 2 and table["1.01"]["p"] == 0.5  # Walkman right, Pixel mislabelled
+        if ent.text not in ("iPhone 12",):
+            overlapped = any(ent.start < e.end and e.start < ent.end for e in doc.ents)
+            assert (ent.text, ent.label_) in _ents(doc) or overlapped
+    # the dictionary's entities count at every threshold; a prediction they replaced at none
+    spans = [(text.index(name), text.index(name) + len(name)) for name in ("Pixel 8", "iPhone 12", "my Walkman too")]
+    gold = _gold(nlp, [(text, spans)])
+    table = thresholded([doc], gold, [0.0, 1.01])
+    assert table["1.01"]["entities"] == 2 and table["1.01"]["p"] == 0.5  # "my Walkman too" right, iPhone mislabelled
     assert table["0.0"]["entities"] == len(doc.ents)
 
 
-def test_dev_keeps_a_dictionary_that_helps_and_it_survives_saving(nlp, tmp_path):
+def test_the_filter_resolves_overlaps_as_bootstrap_does(nlp):
+    doc = nlp.make_doc("a b c d e f")
+    model = [Span(doc, 0, 2, "X"), Span(doc, 3, 4, "X")]
+    matches = [Span(doc, 1, 2, "Y"), Span(doc, 3, 4, "Y"), Span(doc, 4, 6, "Y"), Span(doc, 5, 6, "Y")]
+    kept = [(s.start, s.end, s.label_) for s in longest_entities_filter(model, matches)]
+    assert kept == [(0, 2, "X"), (3, 4, "Y"), (4, 6, "Y")]
+
+
+def test_dev_keeps_a_dictionary_that_helps_and_it_survives_saving(fixed, tmp_path):
+    nlp = fixed
     dev = _gold(nlp, DEV)
     before = nlp.pipe_names
     choice = choose_dictionary(nlp, GOOD, dev)
@@ -100,7 +127,8 @@ def test_dev_keeps_a_dictionary_that_helps_and_it_survives_saving(nlp, tmp_path)
     assert [p["id"] for p in loaded.get_pipe(DICTIONARY_NAME).patterns] == ["walkman", "zune"]
 
 
-def test_dev_leaves_out_a_dictionary_that_hurts(nlp):
+def test_dev_leaves_out_a_dictionary_that_hurts(fixed):
+    nlp = fixed
     dev = _gold(nlp, DEV)
     before = nlp.pipe_names
     choice = choose_dictionary(nlp, BAD, dev)
@@ -112,7 +140,8 @@ def test_dev_leaves_out_a_dictionary_that_hurts(nlp):
         choose_dictionary(nlp, BAD, dev, choice="sometimes")
 
 
-def test_the_script_adds_it_in_place_and_reports(trained, tmp_path):
+def test_the_script_adds_it_in_place_and_reports(fixed, tmp_path):
+    trained = fixed
     trained.to_disk(tmp_path / "model")
     DocBin(docs=_gold(trained, DEV)).to_disk(tmp_path / "dev.spacy")
     with (tmp_path / "patterns.jsonl").open("w") as f:
@@ -124,14 +153,15 @@ def test_the_script_adds_it_in_place_and_reports(trained, tmp_path):
     assert "dictionary (2 patterns) added last" in result.output
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["kept"] is True and report["dev"]["with"]["f"] > report["dev"]["without"]["f"]
-    assert spacy.load(tmp_path / "model").pipe_names == ["tok2vec", "ner", DICTIONARY_NAME]
+    assert spacy.load(tmp_path / "model").pipe_names == ["model", DICTIONARY_NAME]
     # a hurtful dictionary leaves the folder as it was
     trained.to_disk(tmp_path / "model2")
-    (tmp_path / "bad.jsonl").write_text("".join(json.dumps({"label": "GADGET", "pattern": w}) + "\n" for w in ("ate", "old")))
+    lines = [json.dumps({"label": "GADGET", "pattern": word}) for word in ("ate", "old")]
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
     result = run_script("add_dictionary", str(tmp_path / "model2"), str(tmp_path / "bad.jsonl"),
                         str(tmp_path / "dev.spacy"))
     assert result.exit_code == 0 and "left out" in result.output
-    assert spacy.load(tmp_path / "model2").pipe_names == ["tok2vec", "ner"]
+    assert spacy.load(tmp_path / "model2").pipe_names == ["model"]
     # a broken pattern line is named
     (tmp_path / "broken.jsonl").write_text('{"label": "GADGET"}\n')
     result = run_script("add_dictionary", str(tmp_path / "model2"), str(tmp_path / "broken.jsonl"),
