@@ -27,6 +27,40 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+# A tiny gadget NER set, and the model trained on it (tests of confidences, self-training, the dictionary)
+TRAIN = [
+    ("I love my Pixel 8 a lot.", [(10, 17)]),
+    ("The iPhone 12 is fine.", [(4, 13)]),
+    ("She bought a Galaxy S21 yesterday.", [(13, 23)]),
+    ("Nothing beats the Kindle for reading.", [(18, 24)]),
+    ("We talked about the weather.", []),
+    ("My Pixel 8 and iPhone 12 both broke.", [(3, 10), (15, 24)]),
+]
+
+
+def train_tiny_ner():
+    """tok2vec + ner trained for 30 passes over ``TRAIN`` (label GADGET), seeded."""
+    import random
+
+    import spacy
+    from spacy.training import Example
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("tok2vec")
+    nlp.add_pipe("ner")
+    examples = []
+    for text, spans in TRAIN:
+        ref = nlp.make_doc(text)
+        ref.set_ents([ref.char_span(s, e, label="GADGET") for s, e in spans], default="outside")
+        examples.append(Example(nlp.make_doc(text), ref))
+    nlp.initialize(lambda: examples)
+    rng = random.Random(0)
+    for _ in range(30):
+        rng.shuffle(examples)
+        nlp.update(examples, drop=0.1)
+    return nlp
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch

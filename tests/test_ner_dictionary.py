@@ -1,27 +1,17 @@
-"""The rules' dictionary at inference: spaCy's entity_ruler after ner, kept where the gold dev set says."""
+"""The rules' dictionary at inference: spaCy's span_ruler after ner, kept where the gold dev set says."""
 
 import json
-import random
 
 import pytest
 import spacy
 from spacy.tokens import DocBin, Span
-from spacy.training import Example
 
-from conftest import run_script
+from conftest import run_script, train_tiny_ner
 from spacy_task_pipes.ner.bootstrap import Pattern
 from spacy_task_pipes.ner.confidence import thresholded
 from spacy_task_pipes.ner.dictionary import DICTIONARY_NAME, add_dictionary, choose_dictionary, longest_entities_filter
 from spacy_task_pipes.safety import safe_load
 
-TRAIN = [
-    ("I love my Pixel 8 a lot.", [(10, 17)]),
-    ("The iPhone 12 is fine.", [(4, 13)]),
-    ("She bought a Galaxy S21 yesterday.", [(13, 23)]),
-    ("Nothing beats the Kindle for reading.", [(18, 24)]),
-    ("We talked about the weather.", []),
-    ("My Pixel 8 and iPhone 12 both broke.", [(3, 10), (15, 24)]),
-]
 # Names the model never saw; "Walkman" and "Zune" are gadgets, "Apple" here is a fruit.
 DEV = [
     ("An old Walkman still plays.", [(7, 14)]),
@@ -43,16 +33,7 @@ def _gold(nlp, rows):
 
 @pytest.fixture(scope="module")
 def trained():
-    nlp = spacy.blank("en")
-    nlp.add_pipe("tok2vec")
-    nlp.add_pipe("ner")
-    examples = [Example(nlp.make_doc(g.text), g) for g in _gold(nlp, TRAIN)]
-    nlp.initialize(lambda: examples)
-    rng = random.Random(0)
-    for _ in range(30):
-        rng.shuffle(examples)
-        nlp.update(examples, drop=0.1)
-    return nlp
+    return train_tiny_ner()
 
 
 @pytest.fixture()

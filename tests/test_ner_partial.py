@@ -1,12 +1,10 @@
 """Partial labels from the rules, and a confidence per predicted entity."""
 
-import random
-
 import pytest
 import spacy
 from spacy.tokens import DocBin
-from spacy.training import Example
 
+from conftest import TRAIN, train_tiny_ner
 from spacy_task_pipes.ner.bootstrap import Pattern, RuleMatcher, bootstrap_docs, evidence_outside
 from spacy_task_pipes.ner.confidence import SPANS_KEY, entity_confidences, thresholded
 
@@ -111,34 +109,9 @@ def test_unknown_policy_is_refused():
         _bootstrap("sometimes")
 
 
-TRAIN = [
-    ("I love my Pixel 8 a lot.", [(10, 17)]),
-    ("The iPhone 12 is fine.", [(4, 13)]),
-    ("She bought a Galaxy S21 yesterday.", [(13, 23)]),
-    ("Nothing beats the Kindle for reading.", [(18, 24)]),
-    ("We talked about the weather.", []),
-    ("My Pixel 8 and iPhone 12 both broke.", [(3, 10), (15, 24)]),
-]
-
-
 @pytest.fixture(scope="module")
 def trained_ner():
-    nlp = spacy.blank("en")
-    nlp.add_pipe("tok2vec")
-    nlp.add_pipe("ner")
-    examples = []
-    for text, spans in TRAIN:
-        doc = nlp.make_doc(text)
-        ents = [doc.char_span(s, e, label="GADGET") for s, e in spans]
-        ref = nlp.make_doc(text)
-        ref.set_ents(ents, default="outside")
-        examples.append(Example(doc, ref))
-    nlp.initialize(lambda: examples)
-    rng = random.Random(0)
-    for _ in range(30):
-        rng.shuffle(examples)
-        nlp.update(examples, drop=0.1)
-    return nlp
+    return train_tiny_ner()
 
 
 def test_confidences_score_exactly_the_predicted_entities(trained_ner):
