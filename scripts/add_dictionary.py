@@ -2,9 +2,10 @@
 
     python scripts/add_dictionary.py training/en/ner/model-best assets/en/patterns.jsonl corpus/en/gold_dev.spacy
 
-The dictionary is spaCy's ``entity_ruler``, last in the pipeline with ``overwrite_ents``: its
-matches replace the predicted entities they overlap (the rules win conflicts, as in
-self-training) and the model's other entities stay. With ``--choice dev`` (the default) it is
+The dictionary is spaCy's ``span_ruler``, last in the pipeline; where one of its matches and a
+predicted entity overlap, the longer span wins and at equal length the match (as bootstrap
+resolves overlapping matches), and the model's other entities stay
+(:mod:`spacy_task_pipes.ner.dictionary`). With ``--choice dev`` (the default) it is
 kept only if it raises F on the gold dev set by more than ``--min-gain``; ``always`` and
 ``never`` decide regardless. The dev scores with and without it are printed and written to
 ``--report``. Give the patterns bootstrap used (after ``filter_patterns.py`` where that ran).

@@ -139,9 +139,10 @@ def workflow_outputs(workflow: str, lang: str, name: str, qa_name: str, version:
                          f"entity confidences: min_confidence {calibration.get('min_confidence', '?')} picked on the "
                          "gold dev set (ent._.confidence on every entity)"))
             dictionary = _read(Path(f"training/{lang}/ner_dictionary.json"))
+            gain = dictionary.get("dev_gain")
             rows.append((f"training/{lang}/ner_dictionary.json",
                          f"the patterns as a dictionary after ner: {'kept' if dictionary.get('kept') else 'left out'} "
-                         f"(gold dev F {dictionary.get('dev_gain', '?')} with it)"))
+                         f"(gold dev F {f'{gain:+.3f}' if isinstance(gain, (int, float)) else '?'} with it)"))
             rows += [(f"packages/{lang}_{name}-{version}", f"the package, installed: spacy.load(\"{lang}_{name}\")"),
                      ("packages", "its wheel and the library's: pip install --no-index --find-links packages/ ...")]
         return rows
