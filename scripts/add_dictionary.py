@@ -67,8 +67,9 @@ def main(
         fail(f"DEV_PATH: {dev_path} holds no docs; give the gold dev set.")
     had = DICTIONARY_NAME in nlp.pipe_names
     result = choose_dictionary(nlp, patterns, gold, choice=choice, phrase_attr=phrase_attr, min_gain=min_gain)
-    target = output or Path(model)
-    if result.kept or had or output is not None:
+    # the folder changes only where the pipeline did (or a new one is asked for)
+    target = (output or Path(model)) if (result.kept or had or output is not None) else None
+    if target is not None:
         save_pipeline(nlp, target)
     for key in ("without", "with"):
         row = result.scores[key]
@@ -79,8 +80,7 @@ def main(
     verdict = "added last" if result.kept else "left out"
     reason = f"dev F {result.gain:+.3f}" + (f", more than {min_gain}" if result.kept and choice == "dev" else "")
     typer.echo(f"dictionary ({len(patterns)} patterns) {verdict} ({reason}, --choice {choice}); pipeline at "
-               f"{target if (result.kept or had or output is not None) else model} "
-               f"({', '.join(nlp.pipe_names)})")
+               f"{target or model} ({', '.join(nlp.pipe_names)})")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ dev set picks model-best; the test set only scores):
 
 Each trained row also gives the model with its bootstrap's patterns as a dictionary at
 inference (:mod:`spacy_task_pipes.ner.dictionary`; ``scripts/add_dictionary.py --choice dev``):
-an ``entity_ruler`` after ``ner`` whose matches win overlaps, kept where it raises gold dev F;
+a ``span_ruler`` after ``ner`` (where a match and a prediction overlap, the longer wins, at
+equal length the match), kept where it raises gold dev F;
 the table shows it as ``<variant> + dictionary``.
 
 Published figures (BOND's README, entity-level F1 on test, RoBERTa-base) are printed
@@ -223,15 +224,19 @@ def run_variant(data: Dataset, variant: str, seed: int, config: Path, work: Path
     names = {p.pattern for p in data.patterns if isinstance(p.pattern, str)}
     row["out_of_dictionary_recall"], row["out_of_dictionary_mentions"] = _out_of_dictionary_recall(pred, data.test, names)
     row["by_confidence"] = metrics.get("by_confidence")
-    row["dictionary"] = _with_dictionary(trained, patterns, data, names)
+    row["dictionary"] = _with_dictionary(trained, patterns, data, names, row)
     row["seconds"] = round(time.perf_counter() - started, 1)
     return row
 
 
-def _with_dictionary(nlp, patterns: Sequence[Pattern], data: Dataset, names: set) -> Dict:
+def _with_dictionary(nlp, patterns: Sequence[Pattern], data: Dataset, names: set, model_row: Dict) -> Dict:
     """The model with the bootstrap's patterns as a dictionary at inference where the gold dev set
-    keeps it (``add_dictionary.py --choice dev``): dev F with and without it, test scores of the kept pipeline."""
+    keeps it (``add_dictionary.py --choice dev``): dev F with and without it, test scores of the kept
+    pipeline (``model_row``'s own where the dictionary is left out: the pipeline is the model)."""
     choice = choose_dictionary(nlp, patterns, data.dev, choice="dev")
+    if not choice.kept:
+        return {**choice.to_dict(), **_scores(model_row),
+                "out_of_dictionary_recall": model_row["out_of_dictionary_recall"]}
     metrics, pred = evaluate_ner(nlp, data.test, thresholds=())
     result = {**choice.to_dict(), **_scores(metrics["model"])}
     result["out_of_dictionary_recall"] = _out_of_dictionary_recall(pred, data.test, names)[0]

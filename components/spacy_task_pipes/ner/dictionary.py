@@ -34,7 +34,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import registry
 
 from .bootstrap import Pattern, check_phrase_attr
-from .evaluation import _prf
+from .evaluation import evaluate_ner
 
 DICTIONARY_NAME = "dictionary"
 LONGEST_FILTER = "spacy_task_pipes.longest_entities_filter.v1"
@@ -95,11 +95,6 @@ class DictionaryChoice:
                 "dev": {k: {m: v[m] for m in ("p", "r", "f")} for k, v in self.scores.items()}}
 
 
-def _dev_prf(nlp: Language, dev: Sequence[Doc], batch_size: int) -> Dict[str, float]:
-    pred = list(nlp.pipe((d.text for d in dev), batch_size=batch_size))
-    return _prf(pred, dev)
-
-
 def choose_dictionary(nlp: Language, patterns: Sequence[Pattern], dev: Sequence[Doc], choice: str = "dev",
                       phrase_attr: str = "LOWER", min_gain: float = 0.0, name: str = DICTIONARY_NAME,
                       batch_size: int = 64) -> DictionaryChoice:
@@ -114,9 +109,9 @@ def choose_dictionary(nlp: Language, patterns: Sequence[Pattern], dev: Sequence[
     if name in nlp.pipe_names:
         nlp.remove_pipe(name)
     result = DictionaryChoice(choice=choice, min_gain=min_gain)
-    result.scores["without"] = _dev_prf(nlp, dev, batch_size)
+    result.scores["without"] = evaluate_ner(nlp, dev, batch_size=batch_size, thresholds=())[0]["model"]
     add_dictionary(nlp, patterns, phrase_attr, name)
-    result.scores["with"] = _dev_prf(nlp, dev, batch_size)
+    result.scores["with"] = evaluate_ner(nlp, dev, batch_size=batch_size, thresholds=())[0]["model"]
     result.kept = choice == "always" or (choice == "dev" and result.gain > min_gain)
     if not result.kept:
         nlp.remove_pipe(name)
