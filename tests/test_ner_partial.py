@@ -98,6 +98,26 @@ def test_addresses_are_o_but_not_a_pattern_word_or_a_name_beside_them():
     assert iob["RT"] == "O"
 
 
+def test_a_pattern_word_is_o_unless_a_neighbour_may_be_part_of_a_name():
+    nlp = spacy.blank("en")
+    patterns = [Pattern("EVENT", "Day of the Dead", "dotd", 1), Pattern("GADGET", "Pixel 8 Pro", "pixel", 2)]
+    matcher = RuleMatcher(nlp, patterns)
+    texts = ["out in the day of rest , then the Pixel 9 pro and the days of the Dead Sea", "so the Pro of it"]
+    doc, second = bootstrap_docs(nlp, texts, matcher, unmatched="evidence")
+    iob = [(t.text, t.ent_iob_ or "-") for t in doc]
+    # words the patterns use, among plain words: O like any other word
+    assert iob[1:6] == [("in", "O"), ("the", "O"), ("day", "O"), ("of", "O"), ("rest", "O")]
+    # beside a capitalised word or a number they may extend a name the rules miss: unknown
+    assert iob[8:12] == [("the", "-"), ("Pixel", "-"), ("9", "-"), ("pro", "-")]
+    assert iob[13:17] == [("the", "O"), ("days", "O"), ("of", "O"), ("the", "-")]
+    assert iob[17:] == [("Dead", "-"), ("Sea", "-")]
+    # a word no pattern uses is O next to a capitalised word too
+    assert iob[7] == ("then", "O") and iob[12] == ("and", "O")
+    # a capitalised pattern word may itself be a name: unknown, though the corpus writes "pro"
+    assert [(t.text, t.ent_iob_ or "-") for t in second] == [("so", "O"), ("the", "-"), ("Pro", "-"), ("of", "-"),
+                                                              ("it", "O")]
+
+
 def test_missing_tokens_survive_the_docbin():
     docs, _ = _bootstrap("evidence")
     back = list(DocBin(docs=docs).get_docs(spacy.blank("en").vocab))

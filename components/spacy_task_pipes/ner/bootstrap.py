@@ -328,14 +328,19 @@ def evidence_outside(
     """Tokens a rule-bootstrapped corpus has evidence are not (part of) a name, among
     those outside every match:
 
-    - tokens without an upper-case letter or a digit that no pattern uses (lower-case
-      words, punctuation, symbols, "'s"), and capitalised words that are stop words or
-      that the corpus also writes in lower case (``lower_words``: "Just", "Great");
+    - tokens without an upper-case letter or a digit (lower-case words, punctuation,
+      symbols, "'s"), and capitalised words that are stop words or that the corpus also
+      writes in lower case (``lower_words``: "Just", "Great");
     - web addresses, e-mail addresses and @handles ("https://t.co/x", "@Phil_Heim"):
       of the tokens this rule would otherwise leave unknown in BOND's Twitter dev and test
       tweets, 0 of 1,793 @handles and 6 of 894 URLs are (part of) a gold name;
+    - but a word the patterns use (``entity_words``: "the", "of", "day" in "Day of the
+      Dead", "pro" in "Pixel 8 Pro") only where neither it nor a neighbour may be part of
+      a name (a match, or a token with an upper-case letter or a digit that is no stop
+      word or address): there it may be or extend a name the rule missed ("the Pixel 8
+      pro", "Consejo"), elsewhere it is a word like any other ("in the day");
     - with ``lone_words``, a lone unknown word: an alphabetic token whose neighbours are
-      all known (matched or O by the rule above), such as a brand, place or weekday on
+      all known (matched or O by the rules above), such as a brand, place or weekday on
       its own ("Sony", "India", "Monday"). Measured: leaving these unknown let the model
       tag capitalised words everywhere (English test precision 0.76, F 0.83; Spanish,
       whose missed names are often bare brand words, precision 0.58, F 0.69), against
@@ -348,25 +353,29 @@ def evidence_outside(
     or a capitalised word, where the multi-word model names the rules miss live
     ("Kindle Scribe", "Sonos Era 300")."""
     lower_words = lower_words or set()
-    known = set()
+    n = len(doc)
+    in_entity = {t.i for t in doc if t.ent_iob_ in ("B", "I")}
+    evidence, name_like = set(), set(in_entity)
     for token in doc:
-        if token.ent_iob_ in ("B", "I"):
-            known.add(token.i)
-            continue
-        if token.lower_ in entity_words:
+        if token.i in in_entity:
             continue
         plain = not any(ch.isupper() or ch.isdigit() for ch in token.text)
-        common = token.is_alpha and (token.is_stop or token.lower_ in lower_words)
-        if plain or common or is_address(token):
-            known.add(token.i)
-    outside = [i for i in known if doc[i].ent_iob_ not in ("B", "I")]
+        address = is_address(token)
+        if plain or address or (token.is_alpha and (token.is_stop or token.lower_ in lower_words)):
+            evidence.add(token.i)
+        if not (plain or address or token.is_stop):
+            name_like.add(token.i)
+    outside = [
+        i for i in sorted(evidence)
+        if doc[i].lower_ not in entity_words or not name_like.intersection((i - 1, i, i + 1))
+    ]
     if not lone_words:
-        return [doc[i : i + 1] for i in sorted(outside)]
-    in_entity = {i for i in known if doc[i].ent_iob_ in ("B", "I")}
+        return [doc[i : i + 1] for i in outside]
+    known = in_entity.union(outside)
     for i, token in enumerate(doc):
         if i in known:
             continue
-        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(doc)]
+        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < n]
         if not all(j in known for j in neighbours):
             continue
         numeric = any(ch.isdigit() for ch in token.text) and token.text.isalnum()
